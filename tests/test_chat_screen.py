@@ -1,0 +1,95 @@
+"""The chat screen at 80x24 with the real engine and the real test model."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Input
+
+from tui_llm.app_factory import make_app
+from tui_llm.config import AppConfig
+from tui_llm.load_settings import LoadSettings
+from tui_llm.sampler import SamplerSettings
+from tui_llm.ui.screens.chat import ChatScreen
+from tui_llm.ui.widgets.transcript import TurnView
+
+
+async def wait_until(pilot, condition, timeout=60.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def turns(screen, role):
+    return [t for t in screen.query(TurnView) if t.role == role]
+
+
+def make_config(max_tokens=48):
+    return AppConfig(
+        sampler=SamplerSettings(temperature=0.0, max_tokens=max_tokens),
+        load=LoadSettings(n_ctx=1024),
+    )
+
+
+async def test_send_message_and_reply_streams_in(model_path):
+    app = make_app(config=make_config(), model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"Hi there")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.messages and screen.messages[-1]["role"] == "assistant")
+        reply = turns(screen, "assistant")[-1]
+        assert reply.text.strip()
+        assert screen.messages[0] == {"role": "user", "content": "Hi there"}
+        status = str(screen.query_one("#status").render())
+        assert "ctx" in status and "/1024" in status and "tok/s" in status
+
+
+async def test_escape_stops_generation_and_input_still_works(model_path):
+    app = make_app(config=make_config(max_tokens=2000), model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"Write a very long story about a lighthouse keeper.")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(screen._reply_text) > 20)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        assert app.runner.last_stats.cancelled
+        assert app.runner.last_stats.completion_tokens < 1000
+        assert turns(screen, "assistant")[-1].text.endswith("[stopped]")
+        # The app still accepts input and replies again.
+        screen.app.config.sampler = SamplerSettings(temperature=0.0, max_tokens=16)
+        await pilot.press(*"Thanks")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(screen.messages) == 4 and not screen.generating)
+        assert screen.messages[2]["content"] == "Thanks"
+
+
+async def test_ctrl_c_stops_generation_without_quitting(model_path):
+    app = make_app(config=make_config(max_tokens=2000), model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"Tell me a long tale.")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(screen._reply_text) > 10)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not screen.generating)
+        assert app.is_running
+        assert app.runner.last_stats.cancelled
+
+
+async def test_bad_model_file_shows_an_error_and_keeps_the_app(tmp_path):
+    bogus = tmp_path / "broken.gguf"
+    bogus.write_bytes(b"not a model at all" * 100)
+    app = make_app(config=make_config(), model_path=bogus)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: turns(screen, "notice"))
+        assert "not a GGUF model" in turns(screen, "notice")[0].text
+        assert screen.query_one("#prompt", Input).disabled
+        assert app.is_running

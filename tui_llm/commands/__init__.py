@@ -1,0 +1,1 @@
+"""Subcommands of ``tui-llm``; see ``tui_llm.cli`` for the contract."""

