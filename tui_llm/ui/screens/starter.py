@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Log, ProgressBar, Static
+from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from tui_llm import locations
 from tui_llm.starter import STARTER_FILE, StarterError, fetch_starter
@@ -27,7 +27,7 @@ class StarterScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"Getting the starter model: {STARTER_FILE} (about 100 MB)", id="starter-title")
         yield ProgressBar(total=None, show_eta=False, id="starter-progress")
-        yield Log(id="starter-log")
+        yield RichLog(id="starter-log", wrap=True, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -46,7 +46,7 @@ class StarterScreen(Screen):
         self.post_message(StarterReady(str(path)))
 
     def on_starter_log(self, message: StarterLog) -> None:
-        self.query_one(Log).write_line(message.line)
+        self.query_one(RichLog).write(message.line)
 
     def on_starter_ready(self, message: StarterReady) -> None:
         self.app.open_chat(Path(message.path), replace=True)
