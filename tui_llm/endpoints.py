@@ -1,0 +1,171 @@
+"""Remote endpoints: OpenAI-compatible servers the app can chat through.
+
+An endpoint is a name, a base URL and, optionally, the name of an environment
+variable that holds its API key. The key itself is read from the environment
+when a request is made and is never stored by the app, in memory or on disk.
+
+In config.toml::
+
+    [endpoints.gpu-box]
+    url = "http://192.168.1.20:8080"
+    api_key_env = "GPU_BOX_KEY"     # optional
+    model = "qwen2.5-7b-instruct"   # optional: which of the server's models
+    kind = "llama.cpp"              # optional: auto, llama.cpp, koboldcpp, ollama, vllm, openai
+    timeout = 120                   # optional: seconds to wait for the server
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+SERVER_KINDS = ("auto", "llama.cpp", "koboldcpp", "ollama", "vllm", "openai")
+DEFAULT_TIMEOUT = 120.0
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FIELDS = {"url", "api_key_env", "model", "kind", "timeout", "n_ctx"}
+
+
+class EndpointError(ValueError):
+    """An endpoint setting that cannot work, worded for the user."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    base_url: str
+    api_key_env: str = ""
+    model: str = ""
+    kind: str = "auto"
+    timeout: float = DEFAULT_TIMEOUT
+    n_ctx: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if not self.name.strip():
+            raise EndpointError("an endpoint needs a name")
+        if self.api_key_env and not _ENV_NAME.match(self.api_key_env):
+            raise EndpointError(
+                f"api_key_env must name an environment variable (like GPU_BOX_KEY), "
+                f"got {self.api_key_env!r}"
+            )
+        if self.kind not in SERVER_KINDS:
+            raise EndpointError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {self.kind!r}")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
+            raise EndpointError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if isinstance(self.n_ctx, bool) or not isinstance(self.n_ctx, int) or self.n_ctx < 0:
+            raise EndpointError(f"n_ctx must be a whole number >= 0, got {self.n_ctx!r}")
+
+    def api_key(self) -> str | None:
+        """The key from the environment, or None when none is configured or set."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def with_model(self, model: str) -> "Endpoint":
+        return Endpoint(
+            self.name, self.base_url, self.api_key_env, model, self.kind, self.timeout, self.n_ctx
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"url": self.base_url}
+        if self.api_key_env:
+            data["api_key_env"] = self.api_key_env
+        if self.model:
+            data["model"] = self.model
+        if self.kind != "auto":
+            data["kind"] = self.kind
+        if self.timeout != DEFAULT_TIMEOUT:
+            data["timeout"] = self.timeout
+        if self.n_ctx:
+            data["n_ctx"] = self.n_ctx
+        return data
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:port`` with no trailing slash and no ``/v1`` (the runner adds it)."""
+    text = (url or "").strip()
+    if not text:
+        raise EndpointError("the endpoint URL is empty")
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"}:
+        raise EndpointError(f"{url!r} is not an http:// or https:// URL")
+    if not parts.hostname:
+        raise EndpointError(f"{url!r} has no host name")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise EndpointError(f"{url!r} has a bad port: {exc}") from exc
+    if parts.query or parts.fragment:
+        raise EndpointError(f"{url!r}: leave out '?' and '#' parts; give the server's base URL")
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def endpoint_from_url(url: str, model: str = "") -> Endpoint:
+    base = normalize_base_url(url)
+    return Endpoint(name=urlsplit(base).netloc, base_url=base, model=model)
+
+
+def parse_endpoints(data: Any) -> list[Endpoint]:
+    """The ``[endpoints]`` table of config.toml: one sub-table per endpoint."""
+    if not isinstance(data, dict):
+        raise EndpointError("[endpoints] must be a table of [endpoints.NAME] tables")
+    found = []
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise EndpointError(f"[endpoints.{name}] must be a table with at least url = \"...\"")
+        if "api_key" in table:
+            raise EndpointError(
+                f"[endpoints.{name}]: do not put an API key in the config file; set it in an "
+                "environment variable and name that variable with api_key_env"
+            )
+        unknown = sorted(set(table) - _FIELDS)
+        if unknown:
+            raise EndpointError(f"[endpoints.{name}]: unknown setting(s): {', '.join(unknown)}")
+        if "url" not in table:
+            raise EndpointError(f"[endpoints.{name}] needs url = \"http://host:port\"")
+        try:
+            found.append(
+                Endpoint(
+                    name=str(name),
+                    base_url=str(table["url"]),
+                    api_key_env=str(table.get("api_key_env", "")),
+                    model=str(table.get("model", "")),
+                    kind=str(table.get("kind", "auto")),
+                    timeout=table.get("timeout", DEFAULT_TIMEOUT),
+                    n_ctx=table.get("n_ctx", 0),
+                )
+            )
+        except EndpointError as exc:
+            raise EndpointError(f"[endpoints.{name}]: {exc}") from exc
+    return found
+
+
+def endpoints_to_dict(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    return {endpoint.name: endpoint.to_dict() for endpoint in endpoints}
+
+
+def resolve_endpoint(value: str, configured: Iterable[Endpoint], model: str = "") -> Endpoint:
+    """``--endpoint`` takes the name of a configured endpoint or a URL.
+
+    A URL that matches a configured endpoint gets that endpoint's settings
+    (its API key variable, kind and timeout).
+    """
+    configured = list(configured)
+    chosen = next((e for e in configured if e.name == value), None)
+    if chosen is None:
+        base = normalize_base_url(value)
+        chosen = next((e for e in configured if e.base_url == base), None)
+    if chosen is None:
+        return endpoint_from_url(value, model=model)
+    return chosen.with_model(model) if model else chosen
