@@ -1,4 +1,8 @@
-"""``tui-llm chat``: one reply to stdout, for scripts, pipes and SSH."""
+"""``tui-llm chat``: one reply to stdout, for scripts, pipes and SSH.
+
+With ``--session FILE`` the turn is appended to that session (created if
+missing) and saved, so the next call continues the same chat or story.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,109 @@ from pathlib import Path
 
 NAME = "chat"
 HELP = "send one prompt to a model and print the reply"
+MODE_CHOICES = ("chat", "instruct", "story", "adventure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="GGUF model file")
-    parser.add_argument("--prompt", required=True, help="the message to send ('-' reads stdin)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="GGUF model file (with --endpoint: which of the server's models)")
+    parser.add_argument("--endpoint", default=None, metavar="URL",
+                        help="use an OpenAI-compatible server: its URL or an [endpoints] name "
+                        "from config.toml")
+    parser.add_argument(
+        "--prompt", required=True,
+        help="the message, story text or action to send ('-' reads stdin; in story and "
+        "adventure mode an empty prompt asks the model to go on)",
+    )
+    parser.add_argument(
+        "--mode", choices=MODE_CHOICES, default=None,
+        help="chat, instruct (default for a new session), story or adventure",
+    )
+    parser.add_argument("--session", type=Path, default=None,
+                        help="session file to continue and save into (created if missing)")
     parser.add_argument("--max-tokens", type=int, default=None, help="reply length limit")
     parser.add_argument("--ctx", type=int, default=None, help="context size in tokens")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed for repeatable replies")
-    parser.add_argument("--system", default=None, help="a system prompt")
+    parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
+    parser.add_argument("--character", default=None, help="chat mode: the character's name")
+    parser.add_argument("--greeting", default=None, help="chat mode: the character's first line")
+    parser.add_argument("--memory", default=None, help="text always kept at the top of the context")
+    parser.add_argument("--authors-note", default=None,
+                        help="a note inserted a few lines before the end of the context")
+    parser.add_argument("--prose", action="store_true",
+                        help="adventure mode: send the prompt as story text, not as an action")
+    parser.add_argument("--game-preamble", action="store_true",
+                        help="adventure mode: start the prompt with a game-mode preamble")
+
+
+def _make_runner(args: argparse.Namespace):  # noqa: ANN202 - the runner module loads lazily
+    if args.endpoint:
+        from tui_llm import locations
+        from tui_llm.config import load_config
+        from tui_llm.endpoints import resolve_endpoint
+        from tui_llm.remote_runner import RemoteRunner
+
+        from tui_llm.cli import UserError
+        from tui_llm.endpoints import EndpointError
+
+        configured = load_config(locations.config_file()).endpoints
+        model = str(args.model) if args.model else ""
+        try:
+            return RemoteRunner(resolve_endpoint(args.endpoint, configured, model=model))
+        except EndpointError as exc:
+            raise UserError(f"--endpoint: {exc}") from exc
+    from tui_llm.runner import LlamaCppRunner
+
+    return LlamaCppRunner()
+
+
+def _open_session(args: argparse.Namespace):  # noqa: ANN202
+    from tui_llm.sessions import DEFAULT_MODE, Session, load_session
+
+    if args.session is not None and args.session.expanduser().exists():
+        session = load_session(args.session)
+        if args.mode:
+            session.set_mode(args.mode)
+    else:
+        session = Session(mode=args.mode or DEFAULT_MODE)
+        session.path = args.session.expanduser() if args.session else None
+    for option, attribute in (
+        ("system", "system_prompt"), ("character", "character"), ("greeting", "greeting"),
+        ("memory", "memory"), ("authors_note", "authors_note"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            setattr(session, attribute, value)
+    if args.game_preamble:
+        session.game_preamble = True
+    session.start_with_greeting()
+    return session
+
+
+def _add_input(session, text: str, prose: bool) -> None:  # noqa: ANN001
+    from tui_llm.cli import UserError
+
+    if not text.strip():
+        if session.mode in ("story", "adventure") and session.turns:
+            return
+        raise UserError("the prompt is empty")
+    if session.mode == "adventure" and not prose:
+        session.add("action", text.strip())
+    else:
+        session.add("user", text)
 
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.runner import LlamaCppRunner, RunnerError
+    from tui_llm.context_window import ContextOverflowError, assemble
+    from tui_llm.modes import clean_reply
+    from tui_llm.runner import RunnerError
+    from tui_llm.sessions import SessionError, save_session
 
+    if args.model is None and not args.endpoint:
+        raise UserError("give --model FILE, or --endpoint URL for a model on a server")
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     config = load_config(locations.config_file())
     for problem in config.problems:
@@ -37,24 +127,46 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
         load = config.load.with_changes(n_ctx=args.ctx) if args.ctx else config.load
-    except ValueError as exc:
+        session = _open_session(args)
+    except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc
-    messages = [{"role": "system", "content": args.system}] if args.system else []
-    messages.append({"role": "user", "content": prompt})
+    _add_input(session, prompt, args.prose)
+    keep = args.session is not None
 
     async def reply() -> None:
-        runner = LlamaCppRunner()
+        runner = _make_runner(args)
         try:
-            await runner.load(args.model.expanduser(), load)
-            async for piece in runner.stream(messages, sampler):
+            if args.endpoint:
+                await runner.connect()
+                where = f"{runner.endpoint.base_url} ({runner.model_name})"
+            else:
+                await runner.load(args.model.expanduser(), load)
+                where = str(args.model.expanduser().resolve())
+            session.note_run(
+                runner.model_name, where,
+                getattr(getattr(runner, "template", None), "name", ""), sampler.to_dict(),
+            )
+            if keep:
+                save_session(session)
+            assembly = await assemble(session, runner, sampler)
+            if assembly.notice:
+                print(f"tui-llm: {assembly.notice}", file=sys.stderr)
+            pieces: list[str] = []
+            async for piece in runner.stream(assembly.request, assembly.sampler):
+                pieces.append(piece)
                 sys.stdout.write(piece)
                 sys.stdout.flush()
             sys.stdout.write("\n")
+            text = clean_reply(session.mode, "".join(pieces))
+            if text.strip():
+                session.add("assistant", text)
+            if keep:
+                save_session(session)
         finally:
             await runner.close()
 
     try:
         asyncio.run(reply())
-    except RunnerError as exc:
+    except (RunnerError, ContextOverflowError, SessionError) as exc:
         raise UserError(str(exc)) from exc
     return 0

@@ -1,0 +1,178 @@
+"""Fit a session into the model's context window, and say what did not fit.
+
+Tokens are counted with the runner's tokenizer. When the prompt would leave
+less than the reply budget (``sampler.max_tokens``) free, the oldest turns
+stop being sent: never Memory, the system prompt or the latest user input.
+Turns are dropped in a chunk (down to ``1 - DROP_SLACK`` of the budget), and
+``session.context_start`` remembers where the kept part begins, so the prompt
+keeps the same beginning for many turns and the engine's KV cache is reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from tui_llm.modes import USER_ROLES, Request, build_request, extra_stops, uses_messages
+from tui_llm.sampler import SamplerSettings
+
+if TYPE_CHECKING:
+    from tui_llm.sessions import Session
+
+DROP_SLACK = 0.25
+MESSAGE_OVERHEAD = 4  # tokens a template adds around one message, for runners that cannot render
+
+
+class ContextOverflowError(Exception):
+    """Even with every droppable turn gone, the prompt does not fit."""
+
+
+@dataclass(frozen=True)
+class Assembly:
+    request: Request
+    sampler: SamplerSettings
+    prompt_tokens: int
+    budget: int
+    start: int
+    dropped_turns: int = 0
+    dropped_tokens: int = 0
+
+    @property
+    def notice(self) -> str:
+        if not self.dropped_turns:
+            return ""
+        turns = "turn" if self.dropped_turns == 1 else "turns"
+        return (
+            f"Context full: the {self.dropped_turns} oldest {turns} (~{self.dropped_tokens} "
+            f"tokens) are no longer sent to the model. Memory, the system prompt and your "
+            f"latest input are kept; the transcript keeps everything."
+        )
+
+
+def reply_budget(n_ctx: int, sampler: SamplerSettings) -> int:
+    return min(sampler.max_tokens, n_ctx // 2)
+
+
+def protected_from(session: "Session") -> int:
+    """The first turn that must be sent: the latest user input, or the last turn."""
+    last = len(session.turns) - 1
+    for index in range(last, max(last - 2, -1), -1):
+        if session.turns[index].role in USER_ROLES:
+            return index
+    return max(last, 0)
+
+
+def mode_sampler(session: "Session", sampler: SamplerSettings) -> SamplerSettings:
+    stops = extra_stops(session.mode)
+    if not stops:
+        return sampler
+    return sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *stops])))
+
+
+def finalize(runner: Any, request: Request, continuing: bool) -> Request:
+    """A continued reply in a role mode becomes an open assistant turn.
+
+    Runners that can render (the local one) get the rendered text ending in the
+    partial reply; others get messages ending with it (OpenAI-style prefill).
+    """
+    if not continuing or isinstance(request, str) or not request:
+        return request
+    if request[-1]["role"] != "assistant":
+        return request
+    render = getattr(runner, "render", None)
+    if render is None:
+        return request
+    return render(request[:-1]) + request[-1]["content"]
+
+
+async def count_request(runner: Any, request: Request) -> int:
+    if isinstance(request, str):
+        return await runner.count_tokens(request)
+    render = getattr(runner, "render", None)
+    if render is not None:
+        return await runner.count_tokens(render(request))
+    total = 3
+    for message in request:
+        total += await runner.count_tokens(message["content"]) + MESSAGE_OVERHEAD
+    return total
+
+
+async def assemble(
+    session: "Session",
+    runner: Any,
+    sampler: SamplerSettings,
+    continuing: bool = False,
+) -> Assembly:
+    """Build the request for the next reply; drops the oldest turns when it would not fit.
+
+    Moves ``session.context_start`` forward when it drops turns.
+    """
+    sampler = mode_sampler(session, sampler)
+    n_ctx = int(getattr(runner, "n_ctx", 0) or 0)
+    start = min(session.context_start, protected_from(session))
+
+    def request_at(first: int) -> Request:
+        return finalize(runner, build_request(session, first), continuing)
+
+    sizes: dict[int, int] = {}
+
+    async def size(first: int) -> int:
+        if first not in sizes:
+            sizes[first] = await count_request(runner, request_at(first))
+        return sizes[first]
+
+    if n_ctx <= 0:
+        return Assembly(request_at(start), sampler, 0, 0, start)
+    budget = n_ctx - reply_budget(n_ctx, sampler)
+    full = await size(start)
+    if full <= budget:
+        session.context_start = start
+        return Assembly(request_at(start), sampler, full, budget, start)
+
+    candidates = _drop_points(session, start)
+    target = int(budget * (1 - DROP_SLACK))
+    chosen = await _first_fitting(candidates, target, size)
+    if chosen is None:
+        chosen = await _first_fitting(candidates, budget, size)
+    if chosen is None:
+        least = await size(candidates[-1])
+        raise ContextOverflowError(
+            f"The prompt needs {least} tokens even without older turns (Memory, system prompt "
+            f"and your latest input), but the context holds {n_ctx} and {n_ctx - budget} are "
+            "kept for the reply. Shorten them, lower the reply length, or load the model "
+            "with a larger context."
+        )
+    kept = await size(chosen)
+    session.context_start = chosen
+    return Assembly(
+        request_at(chosen), sampler, kept, budget, chosen,
+        dropped_turns=chosen - start, dropped_tokens=full - kept,
+    )
+
+
+def _drop_points(session: "Session", start: int) -> list[int]:
+    """Where the kept part may begin: role modes begin on a user turn."""
+    last = protected_from(session)
+    points = [start]
+    for index in range(start + 1, last + 1):
+        if not uses_messages(session.mode) or session.turns[index].role in USER_ROLES:
+            points.append(index)
+    if points[-1] != last:
+        points.append(last)
+    return points
+
+
+async def _first_fitting(
+    candidates: list[int], limit: int, size: Callable[[int], Awaitable[int]]
+) -> int | None:
+    """The earliest start whose prompt fits ``limit`` (sizes shrink as starts grow)."""
+    low, high = 0, len(candidates) - 1
+    if await size(candidates[high]) > limit:
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        if await size(candidates[middle]) <= limit:
+            high = middle
+        else:
+            low = middle + 1
+    return candidates[low]
