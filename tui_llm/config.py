@@ -7,20 +7,66 @@ app runs on defaults, and the file is left as it was.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import tomli_w
 
+from tui_llm import locations
+from tui_llm.endpoints import Endpoint, EndpointError, endpoints_to_dict, parse_endpoint
 from tui_llm.load_settings import LoadSettings
-from tui_llm.sampler import SamplerError, SamplerSettings
+from tui_llm.sampler import DEFAULT_PRESET, SamplerError, SamplerSettings, get_sampler_preset
 
 
 class ConfigError(ValueError):
-    pass
+    """A config problem; ``key`` and ``table`` say where, to find its line."""
+
+    def __init__(self, message: str, key: str | None = None, table: tuple[str, ...] | None = None):
+        super().__init__(message)
+        self.key = key
+        self.table = table
+
+
+@dataclass(frozen=True)
+class ModelOverrides:
+    """Settings for one model file, keyed in config.toml by its file name."""
+
+    template: str | None = None
+    sampler_preset: str | None = None
+    n_ctx: int | None = None
+    n_gpu_layers: int | None = None
+
+    def is_empty(self) -> bool:
+        return self == ModelOverrides()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ModelOverrides":
+        if not isinstance(data, dict):
+            raise ConfigError("must be a table")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown key(s): {', '.join(unknown)}", unknown[0])
+        for key in ("template", "sampler_preset"):
+            if key in data and not isinstance(data[key], str):
+                raise ConfigError(f"{key} must be a name in quotes", key)
+        overrides = cls(**data)
+        LoadSettings().with_changes(**overrides.load_changes())  # range checks
+        return overrides
+
+    def load_changes(self) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if self.n_ctx is not None:
+            changes["n_ctx"] = self.n_ctx
+        if self.n_gpu_layers is not None:
+            changes["n_gpu_layers"] = self.n_gpu_layers
+        return changes
 
 
 @dataclass
@@ -32,12 +78,45 @@ class AppConfig:
     keymap: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
     problems: list[str] = field(default_factory=list)
+    sampler_preset: str = DEFAULT_PRESET
+    models: dict[str, ModelOverrides] = field(default_factory=dict)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    # Sections this version does not know, written back unchanged.
+    extra: dict[str, Any] = field(default_factory=dict)
+    # The file on disk could not be fully read: saving must not overwrite it.
+    read_failed: bool = False
+
+    def overrides_for(self, model: str | Path | None) -> ModelOverrides:
+        if not model:
+            return ModelOverrides()
+        return self.models.get(Path(model).name, ModelOverrides())
+
+    def set_overrides(self, model: str | Path, overrides: ModelOverrides) -> None:
+        key = Path(model).name
+        if overrides.is_empty():
+            self.models.pop(key, None)
+        else:
+            self.models[key] = overrides
+
+    def load_for(self, model: str | Path | None) -> LoadSettings:
+        """The load settings for one model file: the defaults plus its overrides."""
+        changes = self.overrides_for(model).load_changes()
+        return self.load.with_changes(**changes) if changes else self.load
+
+    def sampler_for(self, model: str | Path | None) -> SamplerSettings:
+        """This model's sampler preset when it has one, else the current sampler settings."""
+        preset = self.overrides_for(model).sampler_preset
+        if preset:
+            try:
+                return get_sampler_preset(preset).settings
+            except SamplerError:
+                pass
+        return self.sampler
 
     def to_toml_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "sampler": self.sampler.to_dict(),
-            "load": self.load.to_dict(),
-        }
+        data: dict[str, Any] = dict(self.extra)
+        data["sampler"] = {"preset": self.sampler_preset, **self.sampler.to_dict()}
+        data["load"] = self.load.to_dict()
         paths: dict[str, Any] = {}
         if self.models_dir:
             paths["models_dir"] = str(self.models_dir)
@@ -47,40 +126,218 @@ class AppConfig:
             data["paths"] = paths
         if self.keymap:
             data["keymap"] = dict(self.keymap)
+        models = {name: o.to_dict() for name, o in sorted(self.models.items()) if not o.is_empty()}
+        if models:
+            data["models"] = models
+        if self.endpoints:
+            data["endpoints"] = endpoints_to_dict(self.endpoints)
         return data
 
 
-def parse_config(data: dict[str, Any]) -> AppConfig:
+# -- reading ------------------------------------------------------------------
+# One function per section, each filling its part of AppConfig; a section that
+# fails leaves its defaults and becomes a problem. Add new sections here.
+def _table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError("must be a table, like [section] followed by key = value lines")
+    return value
+
+
+def _first_bad_key(table: dict[str, Any], check: Any) -> str | None:
+    for key, value in table.items():
+        try:
+            check({key: value})
+        except (ValueError, TypeError):
+            return key
+    return None
+
+
+def _parse_sampler(config: AppConfig, value: Any) -> None:
+    table = dict(_table(value))
+    preset = table.pop("preset", DEFAULT_PRESET)
+    if not isinstance(preset, str):
+        raise ConfigError("preset must be a name in quotes", "preset")
     try:
-        sampler = SamplerSettings.from_dict(data.get("sampler", {}))
+        config.sampler = SamplerSettings.from_dict(table)
     except (SamplerError, TypeError) as exc:
-        raise ConfigError(f"[sampler]: {exc}") from exc
+        raise ConfigError(str(exc), _first_bad_key(table, SamplerSettings.from_dict)) from exc
+    config.sampler_preset = preset
+
+
+def _parse_load(config: AppConfig, value: Any) -> None:
+    table = _table(value)
     try:
-        load = LoadSettings(**data.get("load", {}))
+        config.load = LoadSettings.from_dict(table)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"[load]: {exc}") from exc
-    paths = data.get("paths", {})
-    models_dir = paths.get("models_dir")
-    return AppConfig(
-        sampler=sampler,
-        load=load,
-        models_dir=Path(models_dir).expanduser() if models_dir else None,
-        extra_model_dirs=[Path(p).expanduser() for p in paths.get("extra_model_dirs", [])],
-        keymap={str(k): str(v) for k, v in data.get("keymap", {}).items()},
-    )
+        raise ConfigError(str(exc), _first_bad_key(table, LoadSettings.from_dict)) from exc
+
+
+def _parse_paths(config: AppConfig, value: Any) -> None:
+    table = _table(value)
+    models_dir = table.get("models_dir")
+    if models_dir is not None and not isinstance(models_dir, str):
+        raise ConfigError("models_dir must be a path in quotes", "models_dir")
+    extra = table.get("extra_model_dirs", [])
+    if not isinstance(extra, list) or not all(isinstance(p, str) for p in extra):
+        raise ConfigError("extra_model_dirs must be a list of paths in quotes", "extra_model_dirs")
+    config.models_dir = Path(models_dir).expanduser() if models_dir else None
+    config.extra_model_dirs = [Path(p).expanduser() for p in extra]
+
+
+def _parse_keymap(config: AppConfig, value: Any) -> None:
+    table = _table(value)
+    for key, keys in table.items():
+        if not isinstance(keys, str):
+            raise ConfigError(f"{key} must be keys in quotes, like \"ctrl+s\"", key)
+    config.keymap = dict(table)
+
+
+def _parse_models(config: AppConfig, value: Any) -> None:
+    models: dict[str, ModelOverrides] = {}
+    for name, table in _table(value).items():
+        try:
+            models[name] = ModelOverrides.from_dict(table)
+        except (ValueError, TypeError) as exc:
+            key = exc.key if isinstance(exc, ConfigError) else None
+            if key is None and isinstance(table, dict):
+                key = _first_bad_key(table, ModelOverrides.from_dict)
+            raise ConfigError(f"{name}: {exc}", key, ("models", name)) from exc
+    config.models = models
+
+
+def _parse_endpoints(config: AppConfig, value: Any) -> None:
+    endpoints: list[Endpoint] = []
+    for name, table in _table(value).items():
+        try:
+            endpoints.append(parse_endpoint(name, table))
+        except EndpointError as exc:
+            raise ConfigError(f"{name}: {exc}", exc.key, ("endpoints", name)) from exc
+    config.endpoints = endpoints
+
+
+SECTION_PARSERS: dict[str, Callable[[AppConfig, Any], None]] = {
+    "sampler": _parse_sampler,
+    "load": _parse_load,
+    "paths": _parse_paths,
+    "keymap": _parse_keymap,
+    "models": _parse_models,
+    "endpoints": _parse_endpoints,
+}
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    table: tuple[str, ...]
+    key: str | None
+    message: str
+
+
+def parse_sections(data: dict[str, Any]) -> tuple[AppConfig, list[ConfigIssue]]:
+    """Build a config from parsed TOML; a bad section keeps its defaults and is reported."""
+    config = AppConfig()
+    issues: list[ConfigIssue] = []
+    for name, value in data.items():
+        parser = SECTION_PARSERS.get(name)
+        if parser is None:
+            config.extra[name] = value
+            continue
+        try:
+            parser(config, value)
+        except (ValueError, TypeError) as exc:
+            key = exc.key if isinstance(exc, ConfigError) else None
+            table = (exc.table if isinstance(exc, ConfigError) else None) or (name,)
+            issues.append(ConfigIssue(table, key, str(exc)))
+    return config, issues
+
+
+def parse_config(data: dict[str, Any]) -> AppConfig:
+    config, issues = parse_sections(data)
+    for issue in issues:
+        config.problems.append(f"[{'.'.join(issue.table)}] {issue.message}")
+    config.read_failed = bool(issues)
+    return config
+
+
+def _header_path(header: str) -> tuple[str, ...] | None:
+    try:
+        parsed = tomllib.loads(f"[{header}]")
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(parsed, dict) and len(parsed) == 1:
+        key = next(iter(parsed))
+        path.append(key)
+        parsed = parsed[key]
+    return tuple(path)
+
+
+def line_of(text: str, table: tuple[str, ...], key: str | None) -> int | None:
+    """The line of ``key`` in ``[table]`` (or of the table's header), 1-based."""
+    current: tuple[str, ...] = ()
+    header_line: int | None = None
+    key_pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=") if key else None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[(?!\[)(.*)\]\s*(#.*)?$", line)
+        if header:
+            current = _header_path(header.group(1)) or ()
+            if current == table and header_line is None:
+                header_line = number
+            continue
+        if current == table and key_pattern and key_pattern.match(line):
+            return number
+    return header_line
+
+
+def _decode_error_line(exc: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
+    message = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column \d+\)", message)
+    line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+    if found:
+        message = message[: found.start()] + message[found.end() :]
+    return line, message
+
+
+_KEPT = "the file is kept as it is"
 
 
 def load_config(path: Path) -> AppConfig:
-    """Read ``path``; on any problem return defaults with the problem recorded."""
+    """Read ``path``; a problem is reported with its line and never stops the app.
+
+    A file that is not valid TOML gives all defaults; a bad section gives that
+    section's defaults. Either way the file is left untouched, and saving
+    refuses to overwrite it until the user chooses to (see save_config).
+    """
     if not path.exists():
         return AppConfig(source=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        config = parse_config(data)
+        raw = path.read_bytes()
+    except OSError as exc:
+        return AppConfig(source=path, read_failed=True,
+                         problems=[f"{path}: could not be read ({exc}); using defaults"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return AppConfig(source=path, read_failed=True, problems=[
+            f"{path}, line {line}: not UTF-8 text; using defaults, {_KEPT}"
+        ])
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return AppConfig(source=path, problems=[f"{path}: {exc}; using defaults, file left as is"])
-    except (ConfigError, UnicodeDecodeError, OSError) as exc:
-        return AppConfig(source=path, problems=[f"{path}: {exc}; using defaults, file left as is"])
+        line, message = _decode_error_line(exc)
+        where = f"{path}, line {line}" if line else str(path)
+        return AppConfig(source=path, read_failed=True, problems=[
+            f"{where}: {message}; using defaults, {_KEPT}"
+        ])
+    config, issues = parse_sections(data)
+    for issue in issues:
+        line = line_of(text, issue.table, issue.key)
+        where = f"{path}, line {line}" if line else str(path)
+        section = ".".join(issue.table[:1])
+        config.problems.append(
+            f"{where}: [{section}] {issue.message}; using defaults for [{section}], {_KEPT}"
+        )
+    config.read_failed = bool(issues)
     config.source = path
     return config
 
@@ -99,7 +356,33 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def save_config(config: AppConfig, path: Path) -> None:
-    if config.problems and path.exists():
-        raise ConfigError(f"{path} could not be read; it is kept as is and not overwritten")
-    write_atomic(path, tomli_w.dumps(config.to_toml_dict()))
+def broken_copy_path(path: Path) -> Path:
+    """Where a broken config file is moved when the user saves over it."""
+    candidate = path.with_name(path.name + ".broken")
+    number = 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.broken{number}")
+    return candidate
+
+
+def save_config(config: AppConfig, path: Path | None = None, replace_broken: bool = False) -> Path:
+    """Write the config atomically; returns the path written.
+
+    If the file on disk could not be read, it is never overwritten: this
+    raises ConfigError unless ``replace_broken``, in which case the broken
+    file is first renamed to ``<name>.broken`` and kept.
+    """
+    path = path or config.source or locations.config_file()
+    text = tomli_w.dumps(config.to_toml_dict())
+    if config.read_failed and path.exists():
+        if not replace_broken:
+            raise ConfigError(
+                f"{path} has errors, so it is kept as it is and not overwritten; "
+                "fix it, or save again to keep it as a .broken copy"
+            )
+        os.replace(path, broken_copy_path(path))
+    write_atomic(path, text)
+    config.read_failed = False
+    config.source = path
+    return path

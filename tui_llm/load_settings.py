@@ -1,17 +1,50 @@
-"""How a model is loaded: context size, GPU layers, threads, batch, cache types."""
+"""How a model is loaded: context size, GPU layers, threads, batch, cache types.
+
+Every value here is fixed when llama.cpp loads the model: changing one takes
+effect on the next load (:func:`needs_reload` says which changed).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import psutil
 
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+AUTO = "auto"
 
 
 def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class LoadFieldHelp:
+    label: str
+    help: str
+
+
+FIELD_HELP: dict[str, LoadFieldHelp] = {
+    "n_ctx": LoadFieldHelp("Context size", "Tokens the model can see at once; more costs memory."),
+    "n_gpu_layers": LoadFieldHelp("GPU layers", "Layers run on the GPU; auto = as many as fit, 0 = CPU only."),
+    "n_threads": LoadFieldHelp("Threads", "CPU threads for writing replies; auto = physical cores."),
+    "n_threads_batch": LoadFieldHelp("Prompt threads", "CPU threads for reading the prompt; auto = as above."),
+    "n_batch": LoadFieldHelp("Batch size", "Prompt tokens read per step; bigger is faster, uses more memory."),
+    "n_ubatch": LoadFieldHelp("Micro-batch", "Physical batch size inside one step."),
+    "flash_attn": LoadFieldHelp("Flash attention", "Faster, leaner attention; needed for a quantized KV cache."),
+    "kv_cache_type": LoadFieldHelp("KV cache type", "f16 = exact; q8_0 / q4_0 halve or quarter its memory."),
+    "rope_freq_base": LoadFieldHelp("RoPE base", "RoPE frequency base for longer contexts (NTK); 0 = the model's."),
+    "rope_freq_scale": LoadFieldHelp("RoPE scale", "Linear RoPE scaling, e.g. 0.5 doubles the context; 0 = the model's."),
+    "use_mmap": LoadFieldHelp("Memory-map", "Map the file instead of reading it; faster start, shared pages."),
+}
+
+# Fields where None means "decide for this machine" (shown and typed as "auto").
+AUTO_FIELDS = {"n_gpu_layers", "n_threads", "n_threads_batch"}
+
+
+class LoadSettingsError(ValueError):
+    """A load setting outside its allowed range."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +64,7 @@ class LoadSettings:
     use_mmap: bool = True
 
     def __post_init__(self) -> None:
-        if not 256 <= self.n_ctx <= 1_048_576:  # llama.cpp pads smaller contexts to 256
-            raise ValueError(f"context size must be between 256 and 1048576, got {self.n_ctx}")
-        if self.kv_cache_type not in KV_CACHE_TYPES:
-            raise ValueError(f"KV cache type must be one of {', '.join(KV_CACHE_TYPES)}")
-        if self.n_batch < 1 or self.n_ubatch < 1:
-            raise ValueError("batch sizes must be positive")
+        validate(self)
 
     def with_changes(self, **changes: Any) -> "LoadSettings":
         return replace(self, **changes)
@@ -44,7 +72,97 @@ class LoadSettings:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: "LoadSettings | None" = None) -> "LoadSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LoadSettingsError(f"unknown load setting(s): {', '.join(unknown)}")
+        values = {k: (None if v == AUTO and k in AUTO_FIELDS else v) for k, v in data.items()}
+        return replace(base or cls(), **values)
+
     def resolved_threads(self) -> int:
         # Physical cores, not llama-cpp-python's default of half the CPUs:
         # on 2 cores that alone is ~38% faster decode.
         return self.n_threads or physical_cores()
+
+
+def _whole(name: str, value: Any, low: int, high: int, allow_auto: bool = False) -> None:
+    if value is None and allow_auto:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        extra = " or auto" if allow_auto else ""
+        raise LoadSettingsError(f"{name} must be a whole number{extra}, got {value!r}")
+    if not low <= value <= high:
+        raise LoadSettingsError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def validate(settings: LoadSettings) -> None:
+    _whole("context size (n_ctx)", settings.n_ctx, 16, 1_048_576)
+    _whole("GPU layers (n_gpu_layers)", settings.n_gpu_layers, -1, 100_000, allow_auto=True)
+    _whole("threads (n_threads)", settings.n_threads, 1, 1024, allow_auto=True)
+    _whole("prompt threads (n_threads_batch)", settings.n_threads_batch, 1, 1024, allow_auto=True)
+    _whole("batch size (n_batch)", settings.n_batch, 1, 65_536)
+    _whole("micro-batch (n_ubatch)", settings.n_ubatch, 1, 65_536)
+    for name in ("flash_attn", "use_mmap"):
+        if not isinstance(getattr(settings, name), bool):
+            raise LoadSettingsError(f"{name} must be true or false")
+    if settings.kv_cache_type not in KV_CACHE_TYPES:
+        raise LoadSettingsError(
+            f"KV cache type must be one of {', '.join(KV_CACHE_TYPES)}, got {settings.kv_cache_type!r}"
+        )
+    if settings.kv_cache_type != "f16" and not settings.flash_attn:
+        raise LoadSettingsError(
+            f"a {settings.kv_cache_type} KV cache needs flash attention on (llama.cpp refuses otherwise)"
+        )
+    for name, high in (("rope_freq_base", 100_000_000.0), ("rope_freq_scale", 16.0)):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+            raise LoadSettingsError(f"{name} must be between 0 and {high:g} (0 = the model's own)")
+
+
+def changed_fields(old: LoadSettings | None, new: LoadSettings) -> list[str]:
+    """Names of the fields that differ; all of them when nothing is loaded yet."""
+    if old is None:
+        return [f.name for f in fields(LoadSettings)]
+    return [f.name for f in fields(LoadSettings) if getattr(old, f.name) != getattr(new, f.name)]
+
+
+def needs_reload(old: LoadSettings | None, new: LoadSettings) -> bool:
+    """True when a model loaded with ``old`` must be reloaded to get ``new``.
+
+    Every load setting is fixed at load time in llama.cpp, so any change counts.
+    """
+    return old is not None and bool(changed_fields(old, new))
+
+
+def parse_value(name: str, text: str) -> Any:
+    """What a user typed for field ``name``, as a value; raises LoadSettingsError."""
+    text = text.strip()
+    if name in AUTO_FIELDS and text.lower() in {"", AUTO}:
+        return None
+    if name in {"flash_attn", "use_mmap"}:
+        lowered = text.lower()
+        if lowered in {"on", "true", "yes", "1"}:
+            return True
+        if lowered in {"off", "false", "no", "0"}:
+            return False
+        raise LoadSettingsError(f"{name} must be on or off")
+    if name == "kv_cache_type":
+        return text
+    try:
+        if name in {"rope_freq_base", "rope_freq_scale"}:
+            return float(text)
+        return int(text)
+    except ValueError:
+        raise LoadSettingsError(f"{FIELD_HELP[name].label} must be a number, got {text!r}") from None
+
+
+def format_value(name: str, value: Any) -> str:
+    if value is None:
+        return AUTO
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

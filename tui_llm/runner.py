@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
 from tui_llm.load_settings import LoadSettings
 from tui_llm.sampler import SamplerSettings
-from tui_llm.templates import CHATML, PromptTemplate
+from tui_llm.templates import CHATML, PromptTemplate, TemplateRenderError
 
 Messages = Sequence[dict[str, str]]
 ProgressCallback = Callable[[str, float], None]
@@ -239,7 +239,13 @@ class LlamaCppRunner:
     def render(self, request: Messages | str) -> str:
         if isinstance(request, str):
             return request
-        return self.template.render(request, add_generation_prompt=True)
+        try:
+            return self.template.render(request, add_generation_prompt=True)
+        except TemplateRenderError as exc:
+            raise GenerationError(
+                f"The prompt template ({self.template.name}) could not be used: {exc}. "
+                "Choose another template in Settings."
+            ) from exc
 
     async def stream(
         self,
@@ -255,7 +261,6 @@ class LlamaCppRunner:
         """
         self._require_model()
         sampler = sampler or SamplerSettings()
-        prompt = self.render(request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._cancel = cancel or threading.Event()
@@ -263,6 +268,8 @@ class LlamaCppRunner:
 
         def produce() -> None:
             try:
+                # Rendered here, off the event loop: an untrusted template may take its time limit.
+                prompt = self.render(request)
                 for piece in self._generate_sync(prompt, sampler, stop_event):
                     loop.call_soon_threadsafe(queue.put_nowait, ("text", piece))
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
@@ -308,6 +315,8 @@ class LlamaCppRunner:
         self.last_stats = stats
         max_tokens = min(sampler.max_tokens, n_ctx - len(tokens))
         stop = list(dict.fromkeys([*self.template.stop, *sampler.stop]))
+        # llama-cpp-python takes the penalty window from this attribute on every call.
+        llm.last_n_tokens_size = sampler.repeat_last_n if sampler.repeat_last_n >= 0 else n_ctx
         started = time.perf_counter()
         chunks = llm.create_completion(
             prompt=tokens,

@@ -1,13 +1,49 @@
-"""Sampler settings: how the next token is picked."""
+"""Sampler settings: how the next token is picked, and the named presets.
+
+Every field here is applied per request: a change takes effect on the next
+reply without reloading the model (llama-cpp-python reads ``repeat_last_n``
+from ``Llama.last_n_tokens_size`` each time it builds its sampler, so the
+runner sets that attribute per request too).
+"""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
+
+from tui_llm import locations
 
 
 class SamplerError(ValueError):
-    """A sampler value outside its allowed range."""
+    """A sampler value outside its allowed range, or a bad preset."""
+
+
+@dataclass(frozen=True)
+class FieldHelp:
+    label: str
+    help: str
+
+
+FIELD_HELP: dict[str, FieldHelp] = {
+    "temperature": FieldHelp("Temperature", "Higher = more surprising word choices; 0 = always the likeliest."),
+    "min_p": FieldHelp("Min P", "Drop tokens less likely than this share of the top one (0.1 is a good start)."),
+    "top_p": FieldHelp("Top P", "Keep the likeliest tokens up to this total probability; 1 = off."),
+    "top_k": FieldHelp("Top K", "Keep only the K likeliest tokens; 0 = off."),
+    "typical_p": FieldHelp("Typical P", "Prefer tokens of typical surprise; 1 = off."),
+    "repeat_penalty": FieldHelp("Repeat penalty", "Above 1 makes recently used tokens less likely; 1 = off."),
+    "repeat_last_n": FieldHelp("Repeat range", "How many recent tokens the penalties look at; 0 = none, -1 = all."),
+    "presence_penalty": FieldHelp("Presence penalty", "Penalise any token already used, once; 0 = off."),
+    "frequency_penalty": FieldHelp("Frequency penalty", "Penalise tokens by how often they were used; 0 = off."),
+    "mirostat_mode": FieldHelp("Mirostat", "0 = off; 1 or 2 steer towards a fixed surprise, replacing the samplers above."),
+    "mirostat_tau": FieldHelp("Mirostat tau", "Mirostat's target surprise: lower = more focused."),
+    "mirostat_eta": FieldHelp("Mirostat eta", "How fast Mirostat adapts."),
+    "max_tokens": FieldHelp("Max tokens", "Longest reply, in tokens."),
+    "seed": FieldHelp("Seed", "Same seed + same settings = same reply; -1 = random each time."),
+    "stop": FieldHelp("Stop strings", 'Extra texts that end a reply, as a TOML list: ["\\n\\nUser:"].'),
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +67,8 @@ class SamplerSettings:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if isinstance(self.stop, list):
+            object.__setattr__(self, "stop", tuple(self.stop))
         validate(self)
 
     def with_changes(self, **changes: Any) -> "SamplerSettings":
@@ -42,43 +80,167 @@ class SamplerSettings:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SamplerSettings":
+    def from_dict(cls, data: dict[str, Any], base: "SamplerSettings | None" = None) -> "SamplerSettings":
+        """Values from a TOML table; missing ones come from ``base`` (or the defaults)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SamplerError(f"unknown sampler setting(s): {', '.join(unknown)}")
         values = dict(data)
         if "stop" in values:
-            values["stop"] = tuple(values["stop"])
+            stop = values["stop"]
+            if isinstance(stop, str) or not isinstance(stop, (list, tuple)):
+                raise SamplerError("stop must be a list of strings")
+            values["stop"] = tuple(stop)
+        if base is not None:
+            return replace(base, **values)
         return cls(**values)
 
 
+INT_FIELDS = {"top_k", "repeat_last_n", "mirostat_mode", "max_tokens", "seed"}
+
 _RANGES: dict[str, tuple[float | None, float | None]] = {
-    "temperature": (0.0, None),
+    "temperature": (0.0, 5.0),
     "min_p": (0.0, 1.0),
     "top_p": (0.0, 1.0),
     "top_k": (0, None),
     "typical_p": (0.0, 1.0),
-    "repeat_penalty": (0.0, None),
+    "repeat_penalty": (0.0, 5.0),
     "repeat_last_n": (-1, None),
     "presence_penalty": (-2.0, 2.0),
     "frequency_penalty": (-2.0, 2.0),
     "mirostat_mode": (0, 2),
-    "mirostat_tau": (0.0, None),
-    "mirostat_eta": (0.0, None),
-    "max_tokens": (1, None),
-    "seed": (-1, None),
+    "mirostat_tau": (0.0, 20.0),
+    "mirostat_eta": (0.0, 1.0),
+    "max_tokens": (1, 1_000_000),
+    "seed": (-1, 2**32 - 1),
 }
 
 
+def _range_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    if low is not None:
+        return f"at least {low:g}"
+    return f"at most {high:g}"
+
+
 def validate(settings: SamplerSettings) -> None:
+    """Raise SamplerError naming the first bad value and its allowed range."""
     for name, (low, high) in _RANGES.items():
         value = getattr(settings, name)
+        kind = "a whole number" if name in INT_FIELDS else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SamplerError(f"{name} must be a number, got {value!r}")
-        if low is not None and value < low:
-            raise SamplerError(f"{name} must be >= {low}, got {value}")
-        if high is not None and value > high:
-            raise SamplerError(f"{name} must be <= {high}, got {value}")
+            raise SamplerError(f"{name} must be {kind}, got {value!r}")
+        if name in INT_FIELDS and not isinstance(value, int):
+            raise SamplerError(f"{name} must be {kind}, got {value!r}")
+        if value != value:  # NaN
+            raise SamplerError(f"{name} must be {kind}, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise SamplerError(f"{name} must be {_range_text(low, high)}, got {value:g}")
     if not all(isinstance(s, str) and s for s in settings.stop):
         raise SamplerError("stop strings must be non-empty text")
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Turn what a user typed for field ``name`` into a value, or raise SamplerError."""
+    text = text.strip()
+    if name == "stop":
+        if not text:
+            return ()
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError as exc:
+            raise SamplerError(f'stop must be a TOML list of strings, like ["</s>", "User:"] ({exc})') from exc
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise SamplerError('stop must be a list of strings, like ["</s>", "User:"]')
+        return tuple(value)
+    try:
+        return int(text) if name in INT_FIELDS else float(text)
+    except ValueError:
+        kind = "a whole number" if name in INT_FIELDS else "a number"
+        raise SamplerError(f"{name} must be {kind}, got {text!r}") from None
+
+
+def format_value(name: str, value: Any) -> str:
+    if name == "stop":
+        if not value:
+            return ""
+        # JSON's string escapes are valid TOML, and json keeps the list on one line.
+        return json.dumps(list(value), ensure_ascii=False)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# -- named presets ----------------------------------------------------------
+DEFAULT_PRESET = "min_p"
+
+
+@dataclass(frozen=True)
+class SamplerPreset:
+    name: str
+    title: str
+    note: str
+    settings: SamplerSettings
+    origin: str = "built-in"
+
+
+def preset_from_dict(data: dict[str, Any], default_name: str, origin: str) -> SamplerPreset:
+    unknown = sorted(set(data) - {"name", "title", "note", "settings"})
+    if unknown:
+        raise SamplerError(f"unknown key(s): {', '.join(unknown)}")
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise SamplerError("[settings] must be a table")
+    name = data.get("name", default_name)
+    title = data.get("title", name)
+    note = data.get("note", "")
+    if not all(isinstance(v, str) for v in (name, title, note)):
+        raise SamplerError("name, title and note must be strings")
+    try:
+        values = SamplerSettings.from_dict(settings)
+    except TypeError as exc:
+        raise SamplerError(str(exc)) from exc
+    return SamplerPreset(name=name, title=title, note=note.strip(), settings=values, origin=origin)
+
+
+def _read_presets(directory: Path, origin: str) -> tuple[dict[str, SamplerPreset], list[str]]:
+    presets: dict[str, SamplerPreset] = {}
+    problems: list[str] = []
+    if not directory.is_dir():
+        return presets, problems
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            preset = preset_from_dict(data, path.stem, origin)
+        except (tomllib.TOMLDecodeError, SamplerError, OSError, UnicodeDecodeError) as exc:
+            problems.append(f"sampler preset {path.name} skipped: {exc}")
+            continue
+        presets[preset.name] = preset
+    return presets, problems
+
+
+def user_presets_dir() -> Path:
+    return locations.config_dir() / "samplers"
+
+
+def load_sampler_presets(user_dir: Path | None = None) -> tuple[dict[str, SamplerPreset], list[str]]:
+    """Built-in presets (``presets/samplers``) plus the user's, with any problems found."""
+    presets, problems = _read_presets(locations.presets_dir() / "samplers", "built-in")
+    if DEFAULT_PRESET not in presets:
+        presets[DEFAULT_PRESET] = SamplerPreset(
+            DEFAULT_PRESET, "Min P", "min_p 0.1, temperature 1.0, the rest neutral", SamplerSettings()
+        )
+    user, user_problems = _read_presets(user_dir or user_presets_dir(), "user")
+    presets.update(user)
+    return presets, problems + user_problems
+
+
+def get_sampler_preset(name: str) -> SamplerPreset:
+    presets, _ = load_sampler_presets()
+    try:
+        return presets[name]
+    except KeyError:
+        known = ", ".join(sorted(presets))
+        raise SamplerError(f"no sampler preset named {name!r} (known: {known})") from None
