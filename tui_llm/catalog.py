@@ -279,8 +279,11 @@ def parse_entry(raw: Any, index: int) -> CatalogEntry:
     entry_id = _need(raw, "id", str, where)
     if not _ID.match(entry_id):
         raise CatalogError(f"{where}: id must be lowercase letters, digits, '.' and '-'")
+    name = _need(raw, "name", str, where)
+    family = _need(raw, "family", str, where)
+    raw_parameters = _need(raw, "parameters", (str, int), where)
     try:
-        parameters = parse_parameters(_need(raw, "parameters", (str, int), where))
+        parameters = parse_parameters(raw_parameters)
     except ValueError as exc:
         raise CatalogError(f"{where}: {exc}") from None
     uses = _need(raw, "use", list, where)
@@ -302,8 +305,8 @@ def parse_entry(raw: Any, index: int) -> CatalogEntry:
         raise CatalogError(f"{where}: recommended quant {recommended} is not among its files")
     return CatalogEntry(
         id=entry_id,
-        name=_need(raw, "name", str, where),
-        family=_need(raw, "family", str, where),
+        name=name,
+        family=family,
         parameters=parameters,
         uses=tuple(uses),
         template=_need(raw, "template", str, where),

@@ -1,0 +1,234 @@
+"""``tui-llm catalog``: the curated models, with what fits this machine; ``--check`` asks the hub."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+NAME = "catalog"
+HELP = "list curated models with their RAM tier and fit on this machine"
+
+EXIT_PROBLEMS = 1
+EXIT_OFFLINE = 3
+CONNECT_TIMEOUT_S = 5.0
+REQUEST_TIMEOUT_S = 30.0
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tier", help="only this RAM tier: mini, 2, 4, 8, 16, 32 or 64 (GB)")
+    parser.add_argument("--use", help="only models for: general, roleplay-story or adventure")
+    parser.add_argument("--search", default="", help="only models whose name or family has these words")
+    parser.add_argument("--fits", action="store_true", help="only models that fit this machine")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--catalog", type=Path, default=None, help="read this catalog file instead of the built-in one")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="ask the Hugging Face hub whether every listed repo and file exists, with the right size",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui_llm import catalog as cat
+    from tui_llm.cli import UserError
+
+    try:
+        tier = cat.parse_tier(args.tier) if args.tier else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.use and args.use not in cat.USES:
+        raise UserError(f"--use must be one of {', '.join(cat.USES)}, not {args.use!r}")
+    try:
+        catalog = cat.load_catalog(args.catalog.expanduser() if args.catalog else None)
+    except cat.CatalogError as exc:
+        raise UserError(str(exc)) from None
+    if args.check:
+        view = cat.CatalogView(catalog)
+        rows = view.rows(tier=tier, use=args.use, text=args.search)
+        entries = list({row.entry.id: row.entry for row in rows}.values())
+        return check_hub(entries, json_output=args.json)
+
+    from tui_llm.hardware import probe
+
+    hardware = probe()
+    view = cat.CatalogView(catalog, hardware)
+    rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
+    if args.json:
+        print(json.dumps({
+            "machine": hardware.as_dict(),
+            "default_context": cat.DEFAULT_CONTEXT,
+            "models": [row.as_dict() for row in rows],
+        }, indent=2))
+        return 0
+    print(_machine_line(hardware))
+    print(_table(rows, show_picks=tier is not None))
+    if not rows:
+        print("No model matches these filters.")
+    return 0
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def _gb(count: int) -> str:
+    from tui_llm.fit import human_bytes
+
+    return human_bytes(count)
+
+
+def _machine_line(hardware: Any) -> str:
+    gpus = ", ".join(f"{g.name} ({_gb(g.free_bytes)} free)" for g in hardware.gpus)
+    return (f"This machine: {_gb(hardware.ram_available)} of {_gb(hardware.ram_total)} RAM available; "
+            + (f"GPU: {gpus}" if gpus else hardware.gpu_note or "no GPU"))
+
+
+def _table(rows: list[Any], show_picks: bool) -> str:
+    from tui_llm import catalog as cat
+
+    header = ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"] + (["PICK"] if show_picks else [])
+    lines = [header]
+    for row in rows:
+        rung = row.rung
+        if rung is None:
+            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", cat.tier_label(row.tier), "GGML only"]
+        else:
+            size = ("" if rung.size_exact else "~") + _gb(rung.size)
+            fit = rung.verdict.kind if rung.verdict else "-"
+            cells = [row.entry.id, row.entry.params_label, rung.quant, size, _gb(rung.ram_needed),
+                     cat.tier_label(row.tier), fit]
+        if show_picks:
+            cells.append(row.pick_label)
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    right = {1, 3, 4}
+    return "\n".join(
+        "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip()
+        for line in lines
+    )
+
+
+# --- --check -----------------------------------------------------------------------------------
+
+
+class Offline(Exception):
+    """The hub cannot be reached."""
+
+
+def hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _offline_mode() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
+
+
+def ensure_reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast: one TCP connection to the hub before asking it anything."""
+    if _offline_mode():
+        raise Offline("HF_HUB_OFFLINE is set")
+    parts = urlsplit(endpoint)
+    host = parts.hostname
+    if not host:
+        raise Offline(f"bad hub address {endpoint!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise Offline(f"cannot reach {host}:{port} ({reason})") from None
+
+
+def _with_timeout(call: Callable[[], Any], timeout: float) -> Any:
+    """Run ``call`` in a daemon thread so a hub that stops answering cannot hang us."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="catalog-check")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise Offline(f"the hub did not answer within {timeout:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | None:
+    """{filename: size} for the files the repo has; None when the repo does not exist."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        found = _with_timeout(lambda: api.get_paths_info(repo_id, filenames), REQUEST_TIMEOUT_S)
+    except RepositoryNotFoundError:
+        return None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and status < 500:
+            raise
+        raise Offline(f"the hub answered {status or 'an error'} for {repo_id}") from None
+    except Offline:
+        raise
+    except Exception as exc:  # connection dropped, DNS, TLS: the network, not the catalog
+        raise Offline(f"{type(exc).__name__}: {exc}") from None
+    sizes: dict[str, int] = {}
+    for item in found:
+        size = getattr(item, "size", None)
+        lfs = getattr(item, "lfs", None)
+        if lfs is not None:
+            size = getattr(lfs, "size", None) or (lfs.get("size") if isinstance(lfs, dict) else size)
+        if size is not None:
+            sizes[item.path] = int(size)
+    return sizes
+
+
+def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
+    from tui_llm import catalog as cat
+
+    out = out or sys.stdout
+    endpoint = hub_endpoint()
+    checks: list[Any] = []
+    try:
+        ensure_reachable(endpoint)
+        from huggingface_hub import HfApi
+
+        api = HfApi(endpoint=endpoint)
+        for entry in entries:
+            sizes = None
+            if entry.downloadable:
+                sizes = hub_sizes(api, entry.repo_id, [f.filename for f in entry.files])
+            results = cat.compare_files(entry, sizes)
+            checks.extend(results)
+            if not json_output:
+                for result in results:
+                    print(f"{result.status.upper():14} {entry.id}  {result.filename}  {result.describe()}", file=out)
+    except Offline as exc:
+        message = f"offline: the Hugging Face hub at {endpoint} cannot be reached ({exc})"
+        if json_output:
+            print(json.dumps({"offline": True, "endpoint": endpoint, "reason": str(exc),
+                              "checked": [c.__dict__ for c in checks]}, indent=2), file=out)
+        else:
+            print(message, file=out)
+            print("tui-llm catalog --check needs network access to the hub; nothing was changed.", file=out)
+        return EXIT_OFFLINE
+    problems = [c for c in checks if c.problem]
+    if json_output:
+        print(json.dumps({"offline": False, "endpoint": endpoint, "problems": len(problems),
+                          "checked": [c.__dict__ for c in checks]}, indent=2), file=out)
+    else:
+        unknown = sum(1 for c in checks if c.status == "size unknown")
+        print(f"{len(checks)} file(s) checked against {endpoint}: {len(problems)} problem(s), "
+              f"{unknown} size(s) to fill in.", file=out)
+    return EXIT_PROBLEMS if problems else 0
