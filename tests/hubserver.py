@@ -87,6 +87,7 @@ class Fault:
     wrong_hash: bool = False  # advertise a SHA-256 that is not the file's
     flip_byte_at: int | None = None  # serve the file with this byte altered
     ignore_range: bool = False  # answer 200 with the whole file to a Range request
+    chunk_delay: float = 0.0  # wait this long after each 256 KiB: a slow line
     times: int | None = 1
 
 
@@ -411,6 +412,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(2)  # socket.SHUT_RDWR: the client sees a cut mid-body
+                return
+            if fault and fault.chunk_delay and self.hub.stopping.wait(fault.chunk_delay):
+                self.close_connection = True
                 return
             if fault and fault.stall_after is not None and sent == fault.stall_after:
                 self.wfile.flush()

@@ -327,3 +327,80 @@ def test_starter_model_comes_from_the_hub_through_downloads(hub, model_path, tmp
     path = starter.fetch_starter(tmp_path, report=lines.append)
     assert path == tmp_path / starter.STARTER_FILE and starter.find_starter(tmp_path) == path
     assert not any("PyPI" in line for line in lines)
+
+
+# --- the queue the app keeps ------------------------------------------------
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def queue(hub, tmp_path):
+    from tui_llm.download_queue import DownloadQueue
+
+    q = DownloadQueue(tmp_path / "models", endpoint=hub.url, **FAST)
+    yield q
+    q.close()
+
+
+def test_queue_runs_files_one_after_another(hub, queue):
+    from tui_llm.download_queue import DONE
+
+    seen = []
+    queue.subscribe(lambda s: seen.append((s.id, s.state)))
+    first = queue.add(SMALL_REPO, SMALL_FILE)
+    second = queue.add(SMALL_REPO, "extra/tiny.Q8_0.gguf")
+    assert queue.add(SMALL_REPO, SMALL_FILE).id == first.id  # not queued twice
+    wait_for(lambda: all(j.state == DONE for j in queue.jobs()))
+    assert queue.get(first.id).path.read_bytes() == SMALL and queue.get(second.id).verified
+    states = [state for _, state in seen]
+    assert states.index("done") < len(states) - 1  # the second started after the first finished
+    first_done = seen.index((first.id, "done"))
+    assert (second.id, "downloading") in seen[first_done:]
+
+
+def test_queue_pause_keeps_bytes_and_resume_fetches_the_rest(hub, queue):
+    from tui_llm.download_queue import DONE, DOWNLOADING, PAUSED
+
+    hub.fault(SMALL_REPO, SMALL_FILE, Fault(chunk_delay=0.05))
+    job = queue.add(SMALL_REPO, SMALL_FILE)
+    wait_for(lambda: queue.get(job.id).state == DOWNLOADING and queue.get(job.id).bytes_done > 0)
+    queue.toggle_pause(job.id)
+    wait_for(lambda: queue.get(job.id).state == PAUSED)
+    kept = partial_path(queue.dest_dir, SMALL_FILE).stat().st_size
+    assert 0 < kept < len(SMALL)
+    queue.toggle_pause(job.id)
+    wait_for(lambda: queue.get(job.id).state == DONE)
+    assert hub.transfers()[-1].range == f"bytes={kept}-"
+    assert queue.get(job.id).path.read_bytes() == SMALL
+
+
+def test_queue_cancel_deletes_the_bytes(hub, queue):
+    from tui_llm.download_queue import CANCELLED, DOWNLOADING
+
+    hub.fault(SMALL_REPO, SMALL_FILE, Fault(chunk_delay=0.05))
+    job = queue.add(SMALL_REPO, SMALL_FILE)
+    wait_for(lambda: queue.get(job.id).state == DOWNLOADING and queue.get(job.id).bytes_done > 0)
+    queue.cancel(job.id)
+    wait_for(lambda: queue.get(job.id).state == CANCELLED)
+    assert leftovers(queue.dest_dir) == []
+
+
+def test_queue_failure_is_reported_and_retry_works(hub, queue):
+    from tui_llm.download_queue import DONE, FAILED
+
+    job = queue.add(SMALL_REPO, "later.gguf")
+    wait_for(lambda: queue.get(job.id).state == FAILED)
+    assert "has no file 'later.gguf'" in queue.get(job.id).error
+    hub.add_file(SMALL_REPO, "later.gguf", small_gguf(5000, seed=40))
+    queue.retry(job.id)
+    wait_for(lambda: queue.get(job.id).state == DONE)
+
+
+def test_queue_refuses_hostile_names_at_once(queue):
+    with pytest.raises(UnsafeFilename):
+        queue.add(SMALL_REPO, "../../.bashrc.gguf")
+    assert queue.jobs() == []

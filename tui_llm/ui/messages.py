@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tui_llm.download_queue import JobStatus
+    from tui_llm.local_models import LocalModel
 
 
 class ModelLoadProgress(Message):
@@ -25,3 +31,20 @@ class StarterReady(Message):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+
+
+class DownloadUpdated(Message):
+    """A download's latest status; a newer one for the same job replaces a pending one."""
+
+    def __init__(self, status: "JobStatus") -> None:
+        super().__init__()
+        self.status = status
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadUpdated) and message.status.id == self.status.id
+
+
+class LocalModelsFound(Message):
+    def __init__(self, models: list["LocalModel"]) -> None:
+        super().__init__()
+        self.models = models

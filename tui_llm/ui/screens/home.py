@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -76,6 +76,14 @@ class HomeScreen(Screen):
             self.app.open_registered(choice.removeprefix("screen:"))
         elif choice == "quit":
             self.app.exit()
+
+    def on_key(self, event: events.Key) -> None:
+        """Each registered screen opens with the key the menu shows next to it."""
+        for entry in registered_screens():
+            if event.key == entry.key:
+                event.stop()
+                self.app.open_registered(entry.name)
+                return
 
     def action_starter(self) -> None:
         self.app.open_starter()

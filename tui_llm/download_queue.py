@@ -1,0 +1,234 @@
+"""A queue of hub downloads, one at a time, that outlives any screen.
+
+The app owns one queue; screens add to it and watch it. Downloads keep
+going while the user chats or browses, so the work runs on the queue's own
+thread rather than on a screen's worker (a screen's workers end with it).
+Pause keeps the bytes for a resume; cancel deletes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from tui_llm.downloads import (
+    DownloadCancelled,
+    DownloadError,
+    DownloadProgress,
+    DownloadResult,
+    discard_partial,
+    download_file,
+    local_name,
+    partial_size,
+)
+
+QUEUED = "queued"
+DOWNLOADING = "downloading"
+PAUSED = "paused"
+DONE = "done"
+FAILED = "failed"
+CANCELLED = "cancelled"
+ACTIVE = (QUEUED, DOWNLOADING, PAUSED)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: int
+    repo_id: str
+    filename: str
+    state: str = QUEUED
+    bytes_done: int = 0
+    total: int = 0
+    speed: float = 0.0
+    eta: float | None = None
+    note: str = ""
+    path: Path | None = None
+    verified: bool = False
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return local_name(self.filename)
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.total if self.total else 0.0
+
+
+Listener = Callable[[JobStatus], None]
+
+
+class DownloadQueue:
+    def __init__(
+        self,
+        dest_dir: Path,
+        download: Callable[..., DownloadResult] = download_file,
+        **download_options: Any,
+    ) -> None:
+        self.dest_dir = Path(dest_dir)
+        self._download = download
+        self._options = download_options
+        self._jobs: dict[int, JobStatus] = {}
+        self._cancels: dict[int, threading.Event] = {}
+        self._discard: set[int] = set()
+        self._listeners: list[Listener] = []
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._next_id = 1
+
+    # --- watching -----------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def jobs(self) -> list[JobStatus]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def get(self, job_id: int) -> JobStatus:
+        with self._lock:
+            return self._jobs[job_id]
+
+    def _set(self, job_id: int, **changes: Any) -> JobStatus:
+        with self._lock:
+            status = self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(status)
+            except Exception:  # a listener that broke (a closed screen) must not stop downloads
+                pass
+        return status
+
+    # --- commands -----------------------------------------------------------
+    def add(self, repo_id: str, filename: str) -> JobStatus:
+        """Queue a file; the same file already queued or running is not queued twice."""
+        local_name(filename)  # refuses hostile names now, not later on the worker
+        with self._lock:
+            for job in self._jobs.values():
+                if (job.repo_id, job.filename) == (repo_id, filename) and job.state in ACTIVE:
+                    return job
+            job_id = self._next_id
+            self._next_id += 1
+            self._jobs[job_id] = JobStatus(job_id, repo_id, filename)
+        status = self._set(job_id, bytes_done=partial_size(self.dest_dir, filename))
+        self._wake()
+        return status
+
+    def pause(self, job_id: int) -> None:
+        with self._lock:
+            state = self._jobs[job_id].state
+            if state == DOWNLOADING:
+                self._cancels[job_id].set()  # the worker marks it paused when it stops
+                return
+        if state == QUEUED:
+            self._set(job_id, state=PAUSED, note="")
+
+    def resume(self, job_id: int) -> None:
+        if self.get(job_id).state == PAUSED:
+            self._set(job_id, state=QUEUED, note="")
+            self._wake()
+
+    def toggle_pause(self, job_id: int) -> None:
+        state = self.get(job_id).state
+        if state in (QUEUED, DOWNLOADING):
+            self.pause(job_id)
+        elif state == PAUSED:
+            self.resume(job_id)
+
+    def cancel(self, job_id: int) -> None:
+        """Stop and delete the bytes so far."""
+        with self._lock:
+            job = self._jobs[job_id]
+            if job.state == DOWNLOADING:
+                self._discard.add(job_id)
+                self._cancels[job_id].set()
+                return
+        if job.state in (QUEUED, PAUSED, FAILED):
+            discard_partial(self.dest_dir, job.filename)
+            self._set(job_id, state=CANCELLED, bytes_done=0, speed=0.0, eta=None, note="")
+
+    def retry(self, job_id: int) -> None:
+        if self.get(job_id).state in (FAILED, CANCELLED):
+            self._set(
+                job_id, state=QUEUED, error=None, note="",
+                bytes_done=partial_size(self.dest_dir, self.get(job_id).filename),
+            )
+            self._wake()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the running download (its bytes are kept) and end the thread."""
+        with self._lock:
+            self._closed = True
+            for event in self._cancels.values():
+                event.set()
+            self._lock.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # --- the worker -----------------------------------------------------------
+    def _wake(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="downloads", daemon=True)
+                self._thread.start()
+            self._lock.notify_all()
+
+    def _next(self) -> JobStatus | None:
+        with self._lock:
+            while not self._closed:
+                for job in self._jobs.values():
+                    if job.state == QUEUED:
+                        self._cancels[job.id] = threading.Event()
+                        self._jobs[job.id] = replace(job, state=DOWNLOADING)
+                        return self._jobs[job.id]
+                self._lock.wait()
+        return None
+
+    def _run(self) -> None:
+        while (job := self._next()) is not None:
+            self._set(job.id)  # tell listeners it started
+            self._run_one(job)
+
+    def _run_one(self, job: JobStatus) -> None:
+        def progress(p: DownloadProgress) -> None:
+            self._set(job.id, bytes_done=p.bytes_done, total=p.total, speed=p.speed, eta=p.eta, note=p.note)
+
+        try:
+            result = self._download(
+                job.repo_id, job.filename, self.dest_dir,
+                progress=progress, cancel=self._cancels[job.id], **self._options,
+            )
+        except DownloadCancelled:
+            with self._lock:
+                discard = job.id in self._discard
+                self._discard.discard(job.id)
+            if discard:
+                discard_partial(self.dest_dir, job.filename)
+                self._set(job.id, state=CANCELLED, bytes_done=0, speed=0.0, eta=None, note="")
+            else:
+                self._set(job.id, state=PAUSED, speed=0.0, eta=None, note="")
+        except DownloadError as exc:
+            self._set(job.id, state=FAILED, error=str(exc), speed=0.0, eta=None, note="")
+        except Exception as exc:  # a disk or OS error: report it, keep the queue alive
+            self._set(job.id, state=FAILED, error=f"{type(exc).__name__}: {exc}", speed=0.0, eta=None, note="")
+        else:
+            state = DONE if result.verified else FAILED
+            error = None if result.verified else "the hub gave no SHA-256 to verify the file against"
+            self._set(
+                job.id, state=state, path=result.path, verified=result.verified, error=error,
+                bytes_done=result.size, total=result.size, speed=0.0, eta=0.0, note="",
+            )

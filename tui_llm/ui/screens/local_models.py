@@ -1,0 +1,91 @@
+"""Local models: every GGUF file found on disk (ours, huggingface cache, LM Studio,
+Ollama, extra folders); Enter opens a chat with the highlighted one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from tui_llm.downloads import human_size
+from tui_llm.local_models import LocalModel, default_places, discover
+from tui_llm.ui.messages import LocalModelsFound
+
+
+def option_for(model: LocalModel) -> Option:
+    where = f"{model.source}, {human_size(model.size)}"
+    if model.usable:
+        return Option(f"{model.name}  ({where})", id=f"model:{model.path}")
+    return Option(f"✗ {model.name}  ({where}): {model.problem}", id=f"bad:{model.path}", disabled=True)
+
+
+class LocalModelsScreen(Screen):
+    BINDINGS = [
+        Binding("r", "rescan", "Rescan", id="local.rescan"),
+        Binding("escape", "back", "Back", id="local.back"),
+    ]
+
+    DEFAULT_CSS = """
+    LocalModelsScreen #local-title, LocalModelsScreen #local-hint { height: 1; padding: 0 1; }
+    LocalModelsScreen #local-title { text-style: bold; }
+    LocalModelsScreen #local-list { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: list[LocalModel] = []
+        self.scanned = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Local models · Enter chats with the highlighted one", id="local-title")
+        yield OptionList(id="local-list")
+        yield Static("Looking for GGUF files ...", id="local-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.scan()
+
+    @work(thread=True, exclusive=True, group="local-models", exit_on_error=False, description="scan models")
+    def scan(self) -> None:
+        models = discover(places=default_places(self.app.config))
+        self.post_message(LocalModelsFound(models))
+
+    def on_local_models_found(self, message: LocalModelsFound) -> None:
+        self.models = message.models
+        self.scanned = True
+        listing = self.query_one(OptionList)
+        listing.clear_options()
+        listing.add_options([option_for(m) for m in self.models])
+        usable = sum(m.usable for m in self.models)
+        if not self.models:
+            hint = "No GGUF models found. Get one from the catalog or the downloads screen."
+        else:
+            hint = f"{usable} usable, {len(self.models) - usable} that cannot be used · r rescans"
+        self.query_one("#local-hint", Static).update(hint)
+        if usable:
+            listing.highlighted = next(i for i, m in enumerate(self.models) if m.usable)
+
+    @on(Worker.StateChanged)
+    def scan_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.query_one("#local-hint", Static).update(f"The scan failed: {event.worker.error}")
+
+    @on(OptionList.OptionSelected, "#local-list")
+    def open_model(self, event: OptionList.OptionSelected) -> None:
+        choice = event.option.id or ""
+        if choice.startswith("model:"):
+            self.app.open_chat(Path(choice.removeprefix("model:")))
+
+    def action_rescan(self) -> None:
+        self.query_one("#local-hint", Static).update("Looking for GGUF files ...")
+        self.scan()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
