@@ -273,9 +273,13 @@ def _header_path(header: str) -> tuple[str, ...] | None:
 
 def line_of(text: str, table: tuple[str, ...], key: str | None) -> int | None:
     """The line of ``key`` in ``[table]`` (or of the table's header), 1-based."""
+    def assignment(name: str) -> re.Pattern[str]:
+        return re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=")
+
     current: tuple[str, ...] = ()
     header_line: int | None = None
-    key_pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=") if key else None
+    key_pattern = assignment(key) if key else None
+    inline_pattern = assignment(table[0]) if len(table) == 1 else None  # sampler = {...}
     for number, line in enumerate(text.splitlines(), start=1):
         header = re.match(r"^\s*\[(?!\[)(.*)\]\s*(#.*)?$", line)
         if header:
@@ -285,6 +289,8 @@ def line_of(text: str, table: tuple[str, ...], key: str | None) -> int | None:
             continue
         if current == table and key_pattern and key_pattern.match(line):
             return number
+        if current == () and inline_pattern and inline_pattern.match(line) and header_line is None:
+            header_line = number
     return header_line
 
 
