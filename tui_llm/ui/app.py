@@ -7,7 +7,9 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from tui_llm import locations
 from tui_llm.config import AppConfig
+from tui_llm.download_queue import DownloadQueue, JobStatus
 from tui_llm.runner import LlamaCppRunner, Runner
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
@@ -35,6 +37,7 @@ class TuiLlmApp(App):
         self.runner = runner
         self.model_path = model_path
         self.start = start
+        self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
         if config.keymap:
             self.set_keymap(config.keymap)
 
@@ -65,6 +68,12 @@ class TuiLlmApp(App):
                 self.push_screen(entry.factory(self))
                 return
 
+    def enqueue_download(self, repo_id: str, filename: str) -> JobStatus:
+        """Queue a hub file; it downloads in the background and shows on the downloads screen."""
+        status = self.downloads.add(repo_id, filename)
+        self.notify(f"Queued {status.name} (see Downloads)", title="Download")
+        return status
+
     def action_interrupt(self) -> None:
         """Ctrl+C stops a generation in progress; otherwise it quits."""
         if getattr(self.screen, "is_busy", False):
@@ -73,4 +82,5 @@ class TuiLlmApp(App):
             self.exit()
 
     async def on_unmount(self) -> None:
+        self.downloads.close()
         await self.runner.close()

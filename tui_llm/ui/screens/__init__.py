@@ -27,4 +27,24 @@ class ScreenEntry:
 def registered_screens() -> list[ScreenEntry]:
     """Lazy imports keep start-up fast: a screen's module loads when it opens."""
     entries: list[ScreenEntry] = []
+    entries.append(ScreenEntry(
+        name="local-models", key="l", title="Local models: GGUF files already on disk",
+        help="ours, the huggingface cache, LM Studio, Ollama and extra folders", factory=_local_models,
+    ))
+    entries.append(ScreenEntry(
+        name="downloads", key="d", title="Downloads",
+        help="the download queue: progress, pause, cancel, retry", factory=_downloads,
+    ))
     return entries
+
+
+def _local_models(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.local_models import LocalModelsScreen
+
+    return LocalModelsScreen()
+
+
+def _downloads(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.downloads import DownloadsScreen
+
+    return DownloadsScreen(app.downloads)
