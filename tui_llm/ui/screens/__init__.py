@@ -28,6 +28,10 @@ def registered_screens() -> list[ScreenEntry]:
     """Lazy imports keep start-up fast: a screen's module loads when it opens."""
     entries: list[ScreenEntry] = []
     entries.append(ScreenEntry(
+        name="catalog", key="c", title="Model catalog: what fits this machine",
+        help="curated models by RAM tier, with a fit badge for this machine", factory=_catalog,
+    ))
+    entries.append(ScreenEntry(
         name="local-models", key="l", title="Local models: GGUF files already on disk",
         help="ours, the huggingface cache, LM Studio, Ollama and extra folders", factory=_local_models,
     ))
@@ -36,6 +40,12 @@ def registered_screens() -> list[ScreenEntry]:
         help="the download queue: progress, pause, cancel, retry", factory=_downloads,
     ))
     return entries
+
+
+def _catalog(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.catalog import CatalogScreen
+
+    return CatalogScreen(hardware=getattr(app, "hardware", None))
 
 
 def _local_models(app: "TuiLlmApp") -> "Screen":
