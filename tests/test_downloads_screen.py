@@ -175,3 +175,14 @@ async def test_local_models_screen_finds_models_and_opens_a_chat(models_dir, mod
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         assert app.runner.model_name
+
+
+async def test_enqueue_from_another_screen_refuses_a_hostile_name_without_crashing(hub, models_dir):
+    app = make_app(config=AppConfig(models_dir=models_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        assert app.enqueue_download(REPO, "../outside.gguf") is None
+        assert app.downloads.jobs() == [] and hub.log == []
+        job = app.enqueue_download(REPO, FILE)
+        await wait_until(pilot, lambda: app.downloads.get(job.id).state == DONE)
+        assert (models_dir / FILE).read_bytes() == DATA

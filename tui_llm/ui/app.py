@@ -10,6 +10,7 @@ from textual.binding import Binding
 from tui_llm import locations
 from tui_llm.config import AppConfig
 from tui_llm.download_queue import DownloadQueue, JobStatus
+from tui_llm.downloads import DownloadError
 from tui_llm.runner import LlamaCppRunner, Runner
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
@@ -68,9 +69,13 @@ class TuiLlmApp(App):
                 self.push_screen(entry.factory(self))
                 return
 
-    def enqueue_download(self, repo_id: str, filename: str) -> JobStatus:
+    def enqueue_download(self, repo_id: str, filename: str) -> JobStatus | None:
         """Queue a hub file; it downloads in the background and shows on the downloads screen."""
-        status = self.downloads.add(repo_id, filename)
+        try:
+            status = self.downloads.add(repo_id, filename)
+        except DownloadError as exc:  # a hostile or non-GGUF file name
+            self.notify(str(exc), title="Download", severity="error")
+            return None
         self.notify(f"Queued {status.name} (see Downloads)", title="Download")
         return status
 
