@@ -381,3 +381,78 @@ def test_sampler_fields_per_server_kind():
 def test_runner_errors_are_runner_errors():
     for error in (ServerUnreachableError, AuthenticationError, MalformedResponseError):
         assert issubclass(error, RunnerError)
+
+
+def test_local_rendering_is_offered_only_with_a_known_template():
+    guessed = RemoteRunner(endpoint_from_url("http://127.0.0.1:9"))
+    assert guessed.render is None  # callers send role messages; the server renders
+    chosen = RemoteRunner(endpoint_from_url("http://127.0.0.1:9"), template=CHATML)
+    assert chosen.render(CHAT).endswith("<|im_start|>assistant\n")
+
+
+# -- endpoint settings ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("box:8080", "http://box:8080"),
+        ("http://10.0.0.2:8080/v1/", "http://10.0.0.2:8080"),
+        ("https://example.org/api/v1", "https://example.org/api"),
+        ("  http://[::1]:11434  ", "http://[::1]:11434"),
+    ],
+)
+def test_base_urls_are_normalized(given, base):
+    assert endpoint_from_url(given).base_url == base
+
+
+@pytest.mark.parametrize("bad", ["", "ftp://example.org", "http://", "http://h:99999", "http://h/?x=1"])
+def test_unusable_urls_are_refused_with_words(bad):
+    from tui_llm.endpoints import EndpointError
+
+    with pytest.raises(EndpointError):
+        endpoint_from_url(bad)
+
+
+def test_endpoints_round_trip_through_config_toml(isolated_home):
+    from tui_llm import locations
+    from tui_llm.config import load_config, save_config
+
+    path = locations.config_file()
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '[endpoints.gpu-box]\nurl = "http://10.0.0.2:8080/v1"\napi_key_env = "GPU_BOX_KEY"\n'
+        'kind = "vllm"\ntimeout = 30\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.problems == []
+    assert config.endpoints == [
+        Endpoint("gpu-box", "http://10.0.0.2:8080", api_key_env="GPU_BOX_KEY", kind="vllm", timeout=30)
+    ]
+    save_config(config, path)
+    again = load_config(path)
+    assert again.endpoints == config.endpoints
+
+
+def test_a_key_written_into_config_is_refused_with_its_line(isolated_home):
+    from tui_llm import locations
+    from tui_llm.config import load_config
+
+    path = locations.config_file()
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '[endpoints.box]\nurl = "http://box:8080"\napi_key = "sk-oops"\n', encoding="utf-8"
+    )
+    config = load_config(path)
+    assert config.endpoints == []
+    assert len(config.problems) == 1
+    assert "line 3" in config.problems[0] and "api_key_env" in config.problems[0]
+
+
+def test_endpoint_option_takes_a_name_or_a_url():
+    from tui_llm.endpoints import resolve_endpoint
+
+    box = Endpoint("box", "http://box:8080", api_key_env="BOX_KEY")
+    assert resolve_endpoint("box", [box]) == box
+    assert resolve_endpoint("http://box:8080/v1", [box], model="m").api_key_env == "BOX_KEY"
+    other = resolve_endpoint("other:1234", [box])
+    assert other.base_url == "http://other:1234" and other.api_key_env == ""

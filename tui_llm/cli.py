@@ -38,7 +38,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
         description="Find, download and chat with local LLMs that fit this machine.",
     )
     parser.add_argument("--version", action="version", version=f"tui-llm {__version__}")
-    parser.add_argument("--model", type=Path, help="open a chat with this GGUF file")
+    parser.add_argument("--model", type=Path,
+                        help="open a chat with this GGUF file (with --endpoint: the server's model)")
+    parser.add_argument("--endpoint", metavar="URL",
+                        help="chat with a model on an OpenAI-compatible server (llama.cpp, "
+                        "KoboldCpp, Ollama, vLLM): its URL or an [endpoints] name from config.toml")
     parser.add_argument(
         "--starter", action="store_true",
         help="get the small starter model (SmolLM2-135M, ~100 MB) and chat with it",
@@ -55,11 +59,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
 def run_app(args: argparse.Namespace) -> int:
     from tui_llm.app_factory import make_app
 
+    if args.endpoint:
+        return run_remote_app(args)
     model = args.model.expanduser() if args.model else None
     if model is not None and not model.is_file():
         raise UserError(f"No such model file: {model}")
     app = make_app(model_path=model, start="starter" if args.starter else "home")
     app.run()
+    return 0
+
+
+def run_remote_app(args: argparse.Namespace) -> int:
+    from tui_llm import locations
+    from tui_llm.app_factory import make_app
+    from tui_llm.config import load_config
+    from tui_llm.endpoints import EndpointError, resolve_endpoint
+    from tui_llm.remote_runner import RemoteRunner
+
+    config = load_config(locations.config_file())
+    try:
+        endpoint = resolve_endpoint(args.endpoint, config.endpoints, str(args.model or ""))
+    except EndpointError as exc:
+        raise UserError(f"--endpoint: {exc}") from exc
+    make_app(config=config, runner=RemoteRunner(endpoint), start="chat").run()
     return 0
 
 

@@ -31,6 +31,10 @@ _FIELDS = {"url", "api_key_env", "model", "kind", "timeout", "n_ctx"}
 class EndpointError(ValueError):
     """An endpoint setting that cannot work, worded for the user."""
 
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -116,38 +120,58 @@ def endpoint_from_url(url: str, model: str = "") -> Endpoint:
     return Endpoint(name=urlsplit(base).netloc, base_url=base, model=model)
 
 
+def parse_endpoint(name: str, table: Any) -> Endpoint:
+    """One ``[endpoints.NAME]`` table. Errors carry the offending ``key`` where there is one."""
+    if not isinstance(table, dict):
+        raise EndpointError("must be a table with at least url = \"http://host:port\"")
+    if "api_key" in table:
+        raise EndpointError(
+            "do not put an API key in the config file; set it in an environment variable "
+            "and name that variable with api_key_env",
+            key="api_key",
+        )
+    unknown = sorted(set(table) - _FIELDS)
+    if unknown:
+        raise EndpointError(f"unknown setting(s): {', '.join(unknown)}", key=unknown[0])
+    if not isinstance(table.get("url"), str):
+        raise EndpointError("needs url = \"http://host:port\"", key="url" if "url" in table else None)
+    for key in ("api_key_env", "model", "kind"):
+        if key in table and not isinstance(table[key], str):
+            raise EndpointError(f"{key} must be text in quotes", key=key)
+    try:
+        normalize_base_url(table["url"])
+    except EndpointError as exc:
+        exc.key = "url"
+        raise
+    try:
+        return Endpoint(
+            name=str(name),
+            base_url=table["url"],
+            api_key_env=table.get("api_key_env", ""),
+            model=table.get("model", ""),
+            kind=table.get("kind", "auto"),
+            timeout=table.get("timeout", DEFAULT_TIMEOUT),
+            n_ctx=table.get("n_ctx", 0),
+        )
+    except EndpointError as exc:
+        exc.key = exc.key or _key_named_in(str(exc))
+        raise
+
+
+def _key_named_in(message: str) -> str | None:
+    return next((key for key in sorted(_FIELDS) if message.startswith(key)), None)
+
+
 def parse_endpoints(data: Any) -> list[Endpoint]:
     """The ``[endpoints]`` table of config.toml: one sub-table per endpoint."""
     if not isinstance(data, dict):
         raise EndpointError("[endpoints] must be a table of [endpoints.NAME] tables")
     found = []
     for name, table in data.items():
-        if not isinstance(table, dict):
-            raise EndpointError(f"[endpoints.{name}] must be a table with at least url = \"...\"")
-        if "api_key" in table:
-            raise EndpointError(
-                f"[endpoints.{name}]: do not put an API key in the config file; set it in an "
-                "environment variable and name that variable with api_key_env"
-            )
-        unknown = sorted(set(table) - _FIELDS)
-        if unknown:
-            raise EndpointError(f"[endpoints.{name}]: unknown setting(s): {', '.join(unknown)}")
-        if "url" not in table:
-            raise EndpointError(f"[endpoints.{name}] needs url = \"http://host:port\"")
         try:
-            found.append(
-                Endpoint(
-                    name=str(name),
-                    base_url=str(table["url"]),
-                    api_key_env=str(table.get("api_key_env", "")),
-                    model=str(table.get("model", "")),
-                    kind=str(table.get("kind", "auto")),
-                    timeout=table.get("timeout", DEFAULT_TIMEOUT),
-                    n_ctx=table.get("n_ctx", 0),
-                )
-            )
+            found.append(parse_endpoint(name, table))
         except EndpointError as exc:
-            raise EndpointError(f"[endpoints.{name}]: {exc}") from exc
+            raise EndpointError(f"[endpoints.{name}]: {exc}", key=exc.key) from exc
     return found
 
 

@@ -22,7 +22,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -32,6 +32,7 @@ from tui_llm.runner import GenerationStats, Messages, RunnerError
 from tui_llm.sampler import SamplerSettings
 from tui_llm.templates import CHATML, PromptTemplate
 
+GUESSED_TEMPLATE = "assumed: ChatML (the server did not say)"
 APPROXIMATE_TOKENS = "estimate (about 4 characters a token): the server offers no tokenizer"
 _STANDARD_FIELDS = {
     "model", "messages", "prompt", "stream", "temperature", "top_p", "max_tokens",
@@ -178,9 +179,7 @@ class RemoteRunner:
         self.model = model or endpoint.model
         self.kind = endpoint.kind if endpoint.kind != "auto" else ""
         self.template = template or CHATML
-        self.template_reason = (
-            "chosen by the caller" if template else "assumed: ChatML (the server did not say)"
-        )
+        self.template_reason = "chosen by the caller" if template else GUESSED_TEMPLATE
         self.models: list[RemoteModel] = []
         self.token_count_source = ""
         self.last_stats = GenerationStats()
@@ -201,7 +200,20 @@ class RemoteRunner:
     def n_ctx(self) -> int:
         return self._n_ctx
 
-    def render(self, request: Messages | str) -> str:
+    @property
+    def render(self) -> Callable[[Messages | str], str] | None:
+        """Local prompt rendering, offered only when the model's template is known.
+
+        With a guessed template a locally rendered prompt would be wrong for
+        most models, so callers then send role messages and the server renders.
+        """
+        return self.render_prompt if self.template_known else None
+
+    @property
+    def template_known(self) -> bool:
+        return self.template_reason != GUESSED_TEMPLATE
+
+    def render_prompt(self, request: Messages | str) -> str:
         if isinstance(request, str):
             return request
         return self.template.render(request, add_generation_prompt=True)
@@ -478,8 +490,13 @@ class RemoteRunner:
         raise self._ended_early(got_text)
 
     async def _count_prompt(self, request: Messages | str, stats: GenerationStats) -> None:
+        """Prompt size when the server did not report it: exact for raw prompts, else close."""
+        if isinstance(request, str) or self.template_known:
+            text = self.render_prompt(request)
+        else:
+            text = "\n".join(f"{m['role']}\n{m['content']}" for m in request)
         try:
-            stats.prompt_tokens = await self.count_tokens(self.render(request))
+            stats.prompt_tokens = await self.count_tokens(text)
         except (RemoteError, ValueError):
             pass
 

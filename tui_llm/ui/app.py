@@ -50,6 +50,8 @@ class TuiLlmApp(App):
             self.open_chat(self.model_path)
         elif self.start == "starter":
             self.open_starter()
+        elif self.start == "chat":  # an injected runner that needs no loading (a remote one)
+            self.open_chat(None)
         elif self.start in {entry.name for entry in registered_screens()}:
             self.open_registered(self.start)
 
@@ -82,7 +84,7 @@ class TuiLlmApp(App):
     def action_interrupt(self) -> None:
         """Ctrl+C stops a generation in progress; otherwise it quits."""
         if getattr(self.screen, "is_busy", False):
-            self.runner.cancel()
+            getattr(self.screen, "runner", self.runner).cancel()
         else:
             self.exit()
 
