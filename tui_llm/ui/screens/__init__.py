@@ -39,7 +39,18 @@ def registered_screens() -> list[ScreenEntry]:
         name="downloads", key="d", title="Downloads",
         help="the download queue: progress, pause, cancel, retry", factory=_downloads,
     ))
+    entries.append(ScreenEntry(
+        name="endpoints", key="e", title="Remote servers: chat with a model on another machine",
+        help="OpenAI-compatible servers (llama.cpp, KoboldCpp, Ollama, vLLM): list models, chat",
+        factory=_endpoints,
+    ))
     return entries
+
+
+def _endpoints(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.endpoints import EndpointsScreen
+
+    return EndpointsScreen()
 
 
 def _catalog(app: "TuiLlmApp") -> "Screen":
