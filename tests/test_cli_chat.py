@@ -51,3 +51,12 @@ def test_help_lists_the_subcommands(isolated_home):
     done = run_cli("--help", env_home=isolated_home)
     assert done.returncode == 0
     assert "chat" in done.stdout and "--model" in done.stdout and "--starter" in done.stdout
+
+
+def test_a_closed_pipe_is_not_a_traceback(isolated_home):
+    env = {**os.environ, "TUI_LLM_HOME": str(isolated_home)}
+    shell = f"'{sys.executable}' -m tui_llm catalog --json | head -c 10"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipe" not in done.stderr
