@@ -1,0 +1,111 @@
+"""How close is tui_llm.fit's RAM estimate to what llama.cpp really uses?
+
+For each context size, a fresh subprocess imports llama_cpp, notes its RSS,
+loads the model on the CPU, then fills the whole context with tokens in
+512-token batches (so the KV cache is full and the attention scores reach
+their largest size) and reports its peak RSS (``ru_maxrss``). The growth
+from the pre-load RSS is compared with ``fit.estimate(...).ram_bytes``.
+
+What RSS measures here: llama.cpp mmaps the weights by default; the mapped
+pages count in RSS once touched, and filling the context touches every
+weight, so weights count in full (as file pages, which the kernel could drop
+under pressure, at a large cost in speed). Buffers llama.cpp reserves but
+never writes (the logits rows llama-cpp-python never asks for) do not count;
+the estimate models what is written.
+
+Usage: python bench/fit_accuracy.py [MODEL.gguf] [--ctx 512 2048 8192] [--no-mmap]
+Without MODEL it uses the test model (tests/testmodel.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+CHILD = r"""
+import json, os, resource, sys
+import psutil
+import llama_cpp
+
+path, n_ctx, use_mmap, fill = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
+process = psutil.Process()
+before = process.memory_info().rss
+llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_ubatch=512,
+                      n_threads=max(1, psutil.cpu_count(logical=False) or 1),
+                      n_gpu_layers=0, use_mmap=use_mmap, verbose=True)
+loaded = process.memory_info().rss
+n_vocab = llm.n_vocab()
+filled = 0
+if fill:
+    # Ordinary token ids, away from the special ones at the start of the vocabulary.
+    tokens = [(1000 + 7919 * i) % (n_vocab - 1000) + 1000 for i in range(n_ctx - 1)]
+    llm.eval(tokens)
+    filled = llm.n_tokens
+after = process.memory_info().rss
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"before": before, "loaded": loaded, "after": after, "peak": peak, "filled": filled}))
+"""
+
+
+def measure(path: Path, n_ctx: int, use_mmap: bool = True, fill: bool = True) -> dict[str, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(n_ctx), "1" if use_mmap else "0", "1" if fill else "0"],
+        capture_output=True, text=True, check=True, env={**os.environ, "OMP_WAIT_POLICY": "passive"},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Weights llama.cpp repacks for faster CPU kernels are copied out of the
+    # mapping; the mapped originals stay in RSS as clean page cache that the
+    # kernel may drop at no cost (MemAvailable counts them as available).
+    found = re.search(r"CPU_REPACK model buffer size =\s*([\d.]+) MiB", out.stderr)
+    result["repacked"] = int(float(found.group(1)) * 2**20) if found and use_mmap else 0
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tui_llm.fit import ModelShape, estimate
+    from tui_llm.gguf_info import read_gguf
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", type=Path)
+    parser.add_argument("--ctx", type=int, nargs="+", default=[512, 2048, 8192])
+    parser.add_argument("--no-mmap", action="store_true")
+    parser.add_argument("--no-fill", action="store_true", help="load only, do not fill the context")
+    args = parser.parse_args(argv)
+    if args.model is None:
+        from testmodel import fetch_test_model
+
+        args.model = fetch_test_model()
+    info = read_gguf(args.model)
+    shape = ModelShape.from_gguf(info)
+    print(f"model: {args.model.name} ({info.architecture}, {info.quant}, "
+          f"{info.file_size / 2**20:.1f} MiB, mmap={'off' if args.no_mmap else 'on'})")
+    print(f"{'n_ctx':>6} {'estimate':>9} {'RSS growth':>11} {'repacked':>9} {'needed':>8} {'error %':>8}"
+          "   (MiB; needed = peak RSS growth - repacked duplicate)")
+    worst = 0.0
+    for n_ctx in args.ctx:
+        guess = estimate(shape, n_ctx)
+        got = measure(args.model, n_ctx, not args.no_mmap, not args.no_fill)
+        growth = got["peak"] - got["before"]
+        needed = growth - got["repacked"]
+        error = (guess.ram_bytes - needed) / needed * 100
+        worst = max(worst, abs(error))
+        print(f"{n_ctx:>6} {guess.ram_bytes / 2**20:>9.1f} {growth / 2**20:>11.1f} "
+              f"{got['repacked'] / 2**20:>9.1f} {needed / 2**20:>8.1f} {error:>+8.1f}")
+        parts = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in guess.ram.as_dict().items() if k != "total")
+        print(f"{'':>6} estimate: {parts}; measured after load {(got['loaded'] - got['before']) / 2**20:.1f}, "
+              f"after filling {got['filled']} tokens {(got['after'] - got['before']) / 2**20:.1f}")
+    print(f"worst error: {worst:.1f}% (target: within 10%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
