@@ -44,7 +44,18 @@ def registered_screens() -> list[ScreenEntry]:
         help="OpenAI-compatible servers (llama.cpp, KoboldCpp, Ollama, vLLM): list models, chat",
         factory=_endpoints,
     ))
+    entries.append(ScreenEntry(
+        name="settings", key="o", title="Settings: sampler presets, loading, prompt templates",
+        help="every sampler and load value with a one-line explanation; saved to config.toml",
+        factory=_settings,
+    ))
     return entries
+
+
+def _settings(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.settings import SettingsScreen
+
+    return SettingsScreen()
 
 
 def _endpoints(app: "TuiLlmApp") -> "Screen":
