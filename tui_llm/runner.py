@@ -167,7 +167,8 @@ class LlamaCppRunner:
         if template is not None:
             self.template, self.template_reason = template, "chosen by the caller"
         else:
-            self.template, self.template_reason = _default_template(info)
+            # Detection reads preset files and renders probes: keep it off the event loop.
+            self.template, self.template_reason = await self._call(_default_template, info)
         report("ready", 1.0)
         return info
 
