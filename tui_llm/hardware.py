@@ -204,6 +204,52 @@ def probe(nvml: Any = None, vram_override_gb: float | None = None, use_nvml: boo
     )
 
 
+def vram_override_from_config(config: Any) -> float | None:
+    """``[hardware] vram_gb = N`` in config.toml, for GPUs NVML cannot see.
+
+    Raises ValueError with a readable message when the value is not a number >= 0.
+    """
+    table = getattr(config, "extra", {}).get("hardware", {})
+    if not isinstance(table, dict) or "vram_gb" not in table:
+        return None
+    value = table["vram_gb"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"[hardware] vram_gb must be a number of GB, 0 or more (got {value!r})")
+    return float(value)
+
+
+def probe_with_config(config: Any, vram_gb: float | None = None, nvml: Any = None) -> Hardware:
+    """Probe, honouring ``vram_gb`` (e.g. from --vram-gb) first, then the config's override.
+    A bad config value is ignored here; the caller reports it through ``config.problems``."""
+    if vram_gb is None:
+        try:
+            vram_gb = vram_override_from_config(config)
+        except ValueError:
+            vram_gb = None
+    return probe(nvml=nvml, vram_override_gb=vram_gb)
+
+
+def auto_gpu_layers(path: Path, settings: Any, machine: Hardware | None = None) -> int:
+    """GPU layers for loading ``path`` with ``settings`` (a LoadSettings) on this machine:
+    as many as fit free VRAM with a margin, 0 without a GPU or when the file cannot be read."""
+    from tui_llm import fit, gguf_info
+
+    if machine is None:
+        from tui_llm import locations
+        from tui_llm.config import load_config
+
+        machine = probe_with_config(load_config(locations.config_file()))
+    if not machine.gpus:
+        return 0
+    try:
+        shape = fit.ModelShape.from_gguf(gguf_info.read_gguf(path))
+    except ValueError:  # GGUFError included; the loader reports the file itself
+        return 0
+    return fit.suggest_gpu_layers(
+        shape, machine, settings.n_ctx, settings.kv_cache_type, settings.n_ubatch, settings.flash_attn
+    )
+
+
 # --- in words -----------------------------------------------------------------------
 
 _TIERS_GB = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -241,7 +287,8 @@ def tier_summary(hardware: Hardware) -> str:
     if best is None:
         return f"{tier}: only very small models (under 0.5B) fit; expect short contexts"
     billions, ctx = best
-    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx // 1024}k context"
+    ctx_k = max(k for k in (4, 8, 16, 32) if k * 1024 <= ctx)
+    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context"
 
 
 def _fits_fully_on_gpu(shape: Any, hardware: Hardware) -> int:

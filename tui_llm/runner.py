@@ -175,11 +175,14 @@ class LlamaCppRunner:
     def _load_sync(self, path: Path, settings: LoadSettings) -> ModelInfo:
         import llama_cpp
 
+        from tui_llm.hardware import auto_gpu_layers
+
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
             model_path=str(path),
             n_ctx=settings.n_ctx,
-            n_gpu_layers=settings.n_gpu_layers if settings.n_gpu_layers is not None else 0,
+            n_gpu_layers=(settings.n_gpu_layers if settings.n_gpu_layers is not None
+                          else auto_gpu_layers(path, settings)),
             n_threads=settings.resolved_threads(),
             n_threads_batch=settings.n_threads_batch or settings.resolved_threads(),
             n_batch=settings.n_batch,

@@ -1,0 +1,118 @@
+"""``tui-llm fit MODEL.gguf``: will this model run here, with how much context and GPU offload?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+NAME = "fit"
+HELP = "estimate RAM/VRAM for a GGUF model on this machine and say whether it fits"
+
+MAX_CTX = 1_048_576
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="a GGUF model file")
+    parser.add_argument("--ctx", type=int, default=None,
+                        help="context size in tokens (default: the configured one)")
+    parser.add_argument("--gpu-layers", type=int, default=None,
+                        help="layers to offload, output layer included (-1: all; default: suggested)")
+    parser.add_argument("--kv-type", default=None, choices=("f16", "q8_0", "q4_0"),
+                        help="KV cache type (default: the configured one)")
+    parser.add_argument("--vram-gb", type=float, default=None, metavar="GB",
+                        help="VRAM to assume for a GPU that NVML cannot see (0: ignore GPUs)")
+    parser.add_argument("--json", action="store_true", help="print JSON (sizes in bytes)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui_llm import fit, gguf_info, hardware, locations
+    from tui_llm.cli import UserError
+    from tui_llm.config import load_config
+
+    config = load_config(locations.config_file())
+    settings = config.load_for(args.model)
+    n_ctx = args.ctx if args.ctx is not None else settings.n_ctx
+    if not 16 <= n_ctx <= MAX_CTX:
+        raise UserError(f"--ctx must be between 16 and {MAX_CTX:,} tokens, got {n_ctx:,}")
+    if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
+        raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
+    try:
+        info = gguf_info.check_complete(args.model)
+        shape = fit.ModelShape.from_gguf(info)
+    except gguf_info.GGUFError as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:
+        raise UserError(f"{args.model.name}: {exc}") from None
+    full = shape.n_layers + 1
+    if args.gpu_layers is not None and not -1 <= args.gpu_layers <= full:
+        raise UserError(f"--gpu-layers must be between -1 (all) and {full} for this model, "
+                        f"got {args.gpu_layers}")
+    gpu_layers = args.gpu_layers if args.gpu_layers is not None else settings.n_gpu_layers
+    kv_type = args.kv_type or settings.kv_cache_type
+    machine = hardware.probe_with_config(config, args.vram_gb)
+    judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers, kv_type=kv_type,
+                         n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn)
+    if args.json:
+        print(json.dumps(report(info, shape, machine, judged), indent=2))
+    else:
+        print(describe(info, shape, machine, judged))
+    return 0
+
+
+def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:
+    return {
+        "model": {
+            "path": str(info.path),
+            "name": info.name,
+            "architecture": info.architecture,
+            "quant": info.quant,
+            "parameters": info.parameter_count,
+            "file_bytes": info.file_size,
+            "layers": shape.n_layers,
+            "n_ctx_train": shape.n_ctx_train,
+        },
+        **judged.as_dict(),
+        "kv_type": judged.estimate.kv_type,
+        "machine": {
+            "ram_available_bytes": machine.ram_available,
+            "gpus": [{"name": g.name, "free_bytes": g.free_bytes, "total_bytes": g.total_bytes}
+                     for g in machine.gpus],
+        },
+    }
+
+
+def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
+    from tui_llm.fit import human_bytes
+
+    full = shape.n_layers + 1
+    need = judged.estimate
+
+    def parts(breakdown: Any) -> str:
+        return (f"weights {human_bytes(breakdown.weights)}, KV cache {human_bytes(breakdown.kv)}, "
+                f"compute {human_bytes(breakdown.compute)}, overhead {human_bytes(breakdown.overhead)}")
+
+    params = f"{info.parameter_count / 1e9:.2f}B" if info.parameter_count >= 1e9 else \
+        f"{info.parameter_count / 1e6:.0f}M"
+    lines = [
+        f"{info.path.name}: {info.architecture}, {info.quant}, {params} parameters, "
+        f"{shape.n_layers} layers, trained on {shape.n_ctx_train:,} tokens of context",
+        f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers on the GPU:",
+        f"  RAM   {human_bytes(need.ram_bytes):>9}  ({parts(need.ram)})",
+    ]
+    if need.vram_bytes:
+        lines.append(f"  VRAM  {human_bytes(need.vram_bytes):>9}  ({parts(need.vram)})")
+    lines.append(f"Verdict: {judged.kind}: {judged.explanation}")
+    if judged.max_context:
+        lines.append(f"Largest context that fits: {judged.max_context:,} tokens")
+    else:
+        lines.append("Largest context that fits: none, not even 256 tokens")
+    if machine.gpus:
+        lines.append(f"Suggested GPU layers at {judged.n_ctx:,} tokens: {judged.suggested_gpu_layers} of {full}")
+    else:
+        lines.append(f"GPU: none ({machine.gpu_note or 'no NVIDIA GPU found'}); everything runs on the CPU")
+    if shape.n_ctx_train and judged.n_ctx > shape.n_ctx_train:
+        lines.append(f"Note: {judged.n_ctx:,} tokens is beyond the {shape.n_ctx_train:,} the model was "
+                     "trained on; expect worse answers past that")
+    return "\n".join(lines)
