@@ -220,6 +220,12 @@ async def test_with_a_loaded_model_changes_reach_the_next_reply(model_path):
         assert row(screen, "load", "n_ctx").reload
         assert row(screen, "load", "n_ctx").note.startswith("needs reload")
         assert not row(screen, "load", "n_batch").reload
+        assert not row(screen, "model", "n_ctx").reload  # no override for this model
+        await focus(pilot, screen, "model-n_ctx")
+        await retype(pilot, "512")
+        assert config.overrides_for(model_path).n_ctx == 512
+        assert config.load_for(model_path).n_ctx == 512
+        assert row(screen, "model", "n_ctx").reload
 
         # This model's template, switched live.
         assert app.runner.template.name == "embedded"

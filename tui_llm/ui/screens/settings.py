@@ -29,7 +29,7 @@ from tui_llm.ui.widgets.setting_row import SettingRow
 SAMPLER, LOAD, MODEL = "sampler", "load", "model"
 MODEL_FIELDS = {
     "n_ctx": ("Context size", "This model's context size; blank = the default above."),
-    "n_gpu_layers": ("GPU layers", "This model's GPU layers; blank = the default above, auto = fit."),
+    "n_gpu_layers": ("GPU layers", "This model's GPU layers; blank = the default above."),
 }
 
 
@@ -215,12 +215,7 @@ class SettingsScreen(Screen):
         text = _text(row).strip()
         value: int | None
         try:
-            if not text:
-                value = None
-            elif row.field == "n_gpu_layers" and text.lower() == "auto":
-                value = None
-            else:
-                value = int(text)
+            value = int(text) if text else None
             overrides = replace(self.app.config.overrides_for(self.model_path), **{row.field: value})
             LoadSettings().with_changes(**overrides.load_changes())
         except ValueError as exc:
@@ -304,9 +299,11 @@ class SettingsScreen(Screen):
         changed = set(load_fields.changed_fields(loaded, wanted))
         for row in self._rows(LOAD):
             row.set_reload(row.field in changed)
-        for name in MODEL_FIELDS:
-            if self.model_path is not None:
-                self._row(MODEL, name).set_reload(name in changed)
+        if self.model_path is not None:
+            overrides = self.app.config.overrides_for(self.model_path)
+            for name in MODEL_FIELDS:
+                overridden = getattr(overrides, name) is not None
+                self._row(MODEL, name).set_reload(overridden and name in changed)
 
     def on_descendant_focus(self, event: Any) -> None:
         row = next((a for a in event.widget.ancestors_with_self if isinstance(a, SettingRow)), None)
