@@ -24,6 +24,7 @@ The estimate follows how llama.cpp lays a model out:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -215,6 +216,45 @@ class ModelShape:
         per_cell = (self.key_length + self.value_length) * self.head_kv(il) * KV_BYTES[kv_type]
         return int(per_cell * self.kv_cells(il, n_ctx, n_ubatch, swa_full))
 
+    # Sums over the last k layers (the ones offloaded first), so that estimate()
+    # costs the same for 4 layers or 120: it runs thousands of times per catalog.
+    @cached_property
+    def _weights_from_end(self) -> tuple[int, ...]:
+        return _suffix_sums([self.layer_weight(il) for il in range(self.n_layers)])
+
+    @cached_property
+    def _full_heads_from_end(self) -> tuple[int, ...]:
+        return _suffix_sums([0 if self.is_swa(il) else self.head_kv(il) for il in range(self.n_layers)])
+
+    @cached_property
+    def _swa_heads_from_end(self) -> tuple[int, ...]:
+        return _suffix_sums([self.head_kv(il) if self.is_swa(il) else 0 for il in range(self.n_layers)])
+
+    def _split(self, gpu_repeating: int, n_ctx: int, kv_type: str, n_ubatch: int,
+               swa_full: bool) -> tuple[int, int, int, int]:
+        """(cpu weights, gpu weights, cpu kv, gpu kv) of the repeating layers."""
+        full_cells = _pad(n_ctx, KV_PAD)
+        swa_cells = full_cells
+        if not swa_full and self.sliding_window > 0:
+            swa_cells = min(full_cells, _pad(self.sliding_window + n_ubatch, KV_PAD))
+        per_head_cell = (self.key_length + self.value_length) * KV_BYTES[kv_type]
+
+        def kv(full_heads: int, swa_heads: int) -> int:
+            return int(per_head_cell * (full_heads * full_cells + swa_heads * swa_cells))
+
+        total_w, gpu_w = self._weights_from_end[self.n_layers], self._weights_from_end[gpu_repeating]
+        gpu_kv = kv(self._full_heads_from_end[gpu_repeating], self._swa_heads_from_end[gpu_repeating])
+        all_kv = kv(self._full_heads_from_end[self.n_layers], self._swa_heads_from_end[self.n_layers])
+        return total_w - gpu_w, gpu_w, all_kv - gpu_kv, gpu_kv
+
+
+def _suffix_sums(values: list[int]) -> tuple[int, ...]:
+    """sums[k] = the sum of the last k values."""
+    sums = [0]
+    for value in reversed(values):
+        sums.append(sums[-1] + value)
+    return tuple(sums)
+
 
 @dataclass(frozen=True)
 class Breakdown:
@@ -328,17 +368,9 @@ def estimate(
     layers = _clamp_layers(shape, gpu_layers)
     first_gpu_layer = shape.n_layers + 1 - layers
     output_on_gpu = layers >= 1
-    cpu_weights, gpu_weights = shape.input_bytes, 0
-    cpu_kv = gpu_kv = 0
-    for il in range(shape.n_layers):
-        weight = shape.layer_weight(il)
-        kv = shape.kv_layer_bytes(il, n_ctx, kv_type, n_ubatch, swa_full)
-        if il >= first_gpu_layer:
-            gpu_weights += weight
-            gpu_kv += kv
-        else:
-            cpu_weights += weight
-            cpu_kv += kv
+    gpu_repeating = min(max(layers - 1, 0), shape.n_layers)
+    cpu_weights, gpu_weights, cpu_kv, gpu_kv = shape._split(gpu_repeating, n_ctx, kv_type, n_ubatch, swa_full)
+    cpu_weights += shape.input_bytes
     if output_on_gpu:
         gpu_weights += shape.output_bytes
     elif not shape.tied_output:
@@ -388,13 +420,20 @@ def suggest_gpu_layers(
     if not hardware.gpus:
         return 0
     budget = _vram_budget(hardware)
-    best = 0
-    for layers in range(1, shape.n_layers + 2):
+
+    def fits(layers: int) -> bool:
         need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, len(hardware.gpus))
-        if need.vram_bytes > budget:
-            break
-        best = layers
-    return best
+        return need.vram_bytes <= budget
+
+    # VRAM grows with every layer moved, so bisect: ``low`` fits, ``high`` does not.
+    low, high = 0, shape.n_layers + 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def max_context(
