@@ -34,7 +34,7 @@ from tui_llm.runner import LlamaCppRunner, RunnerError
 from tui_llm.sampler import SamplerSettings
 from tui_llm.templates import CHATML
 
-GREEDY = SamplerSettings(temperature=0.0, max_tokens=24)
+GREEDY = SamplerSettings(temperature=0.0, max_tokens=16)
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 
 
@@ -103,7 +103,7 @@ async def test_story_turn_matches_the_local_engine_token_for_token(server, model
 
 async def test_the_seed_reaches_the_server(server):
     runner = RemoteRunner(endpoint_from_url(server.url))
-    sampler = SamplerSettings(temperature=1.2, min_p=0.0, max_tokens=16, seed=1234)
+    sampler = SamplerSettings(temperature=1.5, min_p=0.0, max_tokens=8, seed=1234)
     try:
         first = "".join(await collect(runner, CHAT, sampler))
         second = "".join(await collect(runner, CHAT, sampler))
@@ -355,7 +355,7 @@ async def test_a_strict_server_gets_the_request_again_without_extras(canned):
     assert runner.kind == "generic"
     posts = [body for path, body in canned.seen if path == "/v1/chat/completions"]
     assert "min_p" in posts[0] and "min_p" not in posts[1]
-    assert posts[1]["temperature"] == 0.0 and posts[1]["max_tokens"] == 24
+    assert posts[1]["temperature"] == 0.0 and posts[1]["max_tokens"] == 16
     # Token counting falls back to an estimate, and says so.
     assert await runner.count_tokens("abcdefgh") == 2
     assert runner.token_count_source == APPROXIMATE_TOKENS

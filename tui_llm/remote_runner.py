@@ -39,6 +39,7 @@ _STANDARD_FIELDS = {
     "presence_penalty", "frequency_penalty", "seed", "stop",
 }
 _UNSUPPORTED = {404, 405, 501}
+TOKEN_CACHE_SIZE = 1024
 
 
 class RemoteError(RunnerError):
@@ -187,6 +188,7 @@ class RemoteRunner:
         self._connected = False
         self._send_extras = True
         self._token_route: str | None = None
+        self._token_counts: dict[str, int] = {}
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._producer: asyncio.Task[None] | None = None
@@ -267,11 +269,17 @@ class RemoteRunner:
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0
+        if text in self._token_counts:
+            return self._token_counts[text]
         for route in self._token_routes():
             count = await self._count_with(route, text)
             if count is not None:
                 self._token_route = route
                 self.token_count_source = f"server tokenizer ({route})"
+                # Context assembly counts the same turns every reply: ask the server once.
+                if len(self._token_counts) >= TOKEN_CACHE_SIZE:
+                    self._token_counts.pop(next(iter(self._token_counts)))
+                self._token_counts[text] = count
                 return count
         self._token_route = ""
         self.token_count_source = APPROXIMATE_TOKENS
