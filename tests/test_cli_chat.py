@@ -60,3 +60,91 @@ def test_a_closed_pipe_is_not_a_traceback(isolated_home):
     assert done.returncode == 0
     assert "Traceback" not in done.stderr
     assert "BrokenPipe" not in done.stderr
+
+
+def test_a_second_call_with_the_same_session_continues_the_story(model_path, isolated_home, tmp_path):
+    from tui_llm.sessions import load_session
+
+    story = tmp_path / "tale.json"
+    first = run_cli("chat", "--model", str(model_path), "--mode", "story", "--session", str(story),
+                    "--memory", "A tale of the sea.", "--prompt", "Once upon a time, a sailor",
+                    "--max-tokens", "8", "--seed", "3", env_home=isolated_home)
+    assert first.returncode == 0, first.stderr
+    after_one = load_session(story)
+    assert after_one.mode == "story" and after_one.memory == "A tale of the sea."
+    assert [t.role for t in after_one.turns] == ["user", "assistant"]
+    assert after_one.turns[1].text.strip() == first.stdout.strip()
+    assert after_one.model_path == str(model_path.resolve())
+    assert after_one.sampler["max_tokens"] == 8 and after_one.sampler["seed"] == 3
+
+    second = run_cli("chat", "--model", str(model_path), "--session", str(story),
+                     "--prompt", "Then the storm came", "--max-tokens", "8",
+                     env_home=isolated_home)
+    assert second.returncode == 0, second.stderr
+    after_two = load_session(story)
+    assert after_two.mode == "story"  # taken from the file
+    assert after_two.turns[:2] == after_one.turns
+    assert [t.text for t in after_two.turns[2:3]] == ["Then the storm came"]
+    assert after_two.turns[3].text.strip() == second.stdout.strip()
+
+
+def test_adventure_actions_are_saved_as_actions(model_path, isolated_home, tmp_path):
+    from tui_llm.sessions import load_session
+
+    game = tmp_path / "game.json"
+    done = run_cli("chat", "--model", str(model_path), "--mode", "adventure", "--session", str(game),
+                   "--game-preamble", "--prompt", "open the door", "--max-tokens", "8",
+                   env_home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    session = load_session(game)
+    assert session.game_preamble
+    assert session.turns[0].role == "action" and session.turns[0].text == "open the door"
+    assert "\n> " not in session.turns[-1].text
+
+
+def test_a_corrupt_session_file_is_reported_and_kept(model_path, isolated_home, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "tui-llm-session", "turns": [')
+    done = run_cli("chat", "--model", str(model_path), "--session", str(broken), "--prompt", "hi",
+                   env_home=isolated_home)
+    assert done.returncode == 2
+    assert "broken JSON" in done.stderr and "Traceback" not in done.stderr
+    assert broken.read_text() == '{"format": "tui-llm-session", "turns": ['
+
+
+def test_killed_mid_generation_loses_no_earlier_turn(model_path, isolated_home, tmp_path):
+    import json
+    import signal
+    import time
+
+    from tui_llm.sessions import load_session
+
+    story = tmp_path / "long.json"
+    first = run_cli("chat", "--model", str(model_path), "--mode", "story", "--session", str(story),
+                    "--prompt", "The lighthouse keeper woke", "--max-tokens", "8",
+                    env_home=isolated_home)
+    assert first.returncode == 0, first.stderr
+    before = load_session(story)
+    env = {**os.environ, "TUI_LLM_HOME": str(isolated_home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_llm", "chat", "--model", str(model_path), "--session",
+         str(story), "--prompt", "and climbed the stairs", "--max-tokens", "2000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        received = b""
+        deadline = time.monotonic() + 120
+        while len(received) < 10 and time.monotonic() < deadline:
+            received += process.stdout.read(1)  # the reply is streaming
+        assert len(received) >= 10
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    json.loads(story.read_text())  # still a whole file
+    session = load_session(story)
+    assert session.turns[:2] == before.turns
+    assert [t.role for t in session.turns] == ["user", "assistant", "user"]
+    assert session.turns[2].text == "and climbed the stairs"
