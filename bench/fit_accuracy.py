@@ -51,7 +51,8 @@ if fill:
     llm.eval(tokens)
     filled = llm.n_tokens
 after = process.memory_info().rss
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# The kernel updates the high-water mark lazily: take the current value too.
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, after)
 print(json.dumps({"before": before, "loaded": loaded, "after": after, "peak": peak, "filled": filled}))
 """
 
@@ -67,7 +68,14 @@ def measure(path: Path, n_ctx: int, use_mmap: bool = True, fill: bool = True) ->
     # kernel may drop at no cost (MemAvailable counts them as available).
     found = re.search(r"CPU_REPACK model buffer size =\s*([\d.]+) MiB", out.stderr)
     result["repacked"] = int(float(found.group(1)) * 2**20) if found and use_mmap else 0
+    # What llama.cpp itself says it allocated, for checking the parts of the estimate.
+    result["kv_logged"] = sum(_mib(m) for m in re.findall(r"llama_kv_cache: size =\s*([\d.]+) MiB", out.stderr))
+    result["compute_logged"] = sum(_mib(m) for m in re.findall(r"compute buffer size =\s*([\d.]+) MiB", out.stderr))
     return result
+
+
+def _mib(text: str) -> int:
+    return int(float(text) * 2**20)
 
 
 def main(argv: list[str] | None = None) -> int:

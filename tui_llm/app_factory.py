@@ -9,6 +9,7 @@ from tui_llm import locations
 from tui_llm.config import AppConfig, load_config
 
 if TYPE_CHECKING:
+    from tui_llm.hardware import Hardware
     from tui_llm.runner import Runner
     from tui_llm.ui.app import TuiLlmApp
 
@@ -18,6 +19,7 @@ def make_app(
     runner: "Runner | None" = None,
     model_path: Path | None = None,
     start: str = "home",
+    hardware: "Hardware | None" = None,
 ) -> "TuiLlmApp":
     from tui_llm.runner import LlamaCppRunner
     from tui_llm.ui.app import TuiLlmApp
@@ -28,4 +30,5 @@ def make_app(
         runner=runner or LlamaCppRunner(),
         model_path=model_path,
         start=start,
+        hardware=hardware,
     )

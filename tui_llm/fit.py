@@ -66,7 +66,9 @@ class ModelShape:
     layer_bytes: tuple[int, ...] = ()  # per repeating layer; empty = spread evenly
     input_bytes: int = 0  # token embedding (stays in RAM)
     output_bytes: int = 0  # final norm + output head (the "+1" of gpu_layers)
-    tied_output: bool = False  # output head shares the token embedding
+    # The output head reuses the token embedding (tied weights): nothing more in
+    # RAM, but offloading the output layer puts a copy of it on the GPU.
+    tied_bytes: int = 0
     sliding_window: int = 0
     swa_layers: tuple[bool, ...] = ()
     n_head_kv_per_layer: tuple[int, ...] = ()
@@ -102,8 +104,7 @@ class ModelShape:
             else:
                 input_bytes += tensor.n_bytes
         tied = "output.weight" not in names and "token_embd.weight" in names
-        if tied:
-            output_bytes += info.tensor_bytes["token_embd.weight"]
+        tied_bytes = info.tensor_bytes["token_embd.weight"] if tied else 0
         missing = [name for name, value in (
             ("block_count", info.n_layers), ("embedding_length", info.n_embd),
             ("attention.head_count", info.n_head),
@@ -126,7 +127,7 @@ class ModelShape:
             layer_bytes=tuple(layers),
             input_bytes=input_bytes,
             output_bytes=output_bytes,
-            tied_output=tied,
+            tied_bytes=tied_bytes,
             sliding_window=info.sliding_window,
             swa_layers=info.swa_layers,
             n_head_kv_per_layer=info.n_head_kv_per_layer,
@@ -157,11 +158,14 @@ class ModelShape:
         """
         if parameter_count <= 0 or weights_bytes <= 0:
             raise ValueError("parameter count and file size must be positive")
-        if n_layers is None or n_embd is None:
-            # params ~ 12 x layers x width^2 with width ~ 128 x layers
-            guess_layers = max(4, round((parameter_count / (12 * 128 * 128)) ** (1 / 3)))
-            n_layers = n_layers or guess_layers
-            n_embd = n_embd or max(256, round((parameter_count / (12 * n_layers)) ** 0.5 / 64) * 64)
+        # params ~ 12 x layers x width^2, and width ~ 128 x layers
+        if not n_layers:
+            if n_embd:
+                n_layers = max(1, round(parameter_count / (12 * n_embd * n_embd)))
+            else:
+                n_layers = max(4, round((parameter_count / (12 * 128 * 128)) ** (1 / 3)))
+        if not n_embd:
+            n_embd = max(256, round((parameter_count / (12 * n_layers)) ** 0.5 / 64) * 64)
         n_head = n_head or max(1, n_embd // 128)
         n_head_kv = n_head_kv or max(1, n_head // 4)
         head_dim = n_embd // n_head
@@ -372,8 +376,8 @@ def estimate(
     cpu_weights, gpu_weights, cpu_kv, gpu_kv = shape._split(gpu_repeating, n_ctx, kv_type, n_ubatch, swa_full)
     cpu_weights += shape.input_bytes
     if output_on_gpu:
-        gpu_weights += shape.output_bytes
-    elif not shape.tied_output:
+        gpu_weights += shape.output_bytes + shape.tied_bytes
+    else:
         cpu_weights += shape.output_bytes
     cpu_layers = min(first_gpu_layer, shape.n_layers)
     ram_compute = _compute_bytes(
@@ -487,6 +491,7 @@ class FitVerdict:
     max_context: int
     suggested_gpu_layers: int
     numbers: dict[str, int] = field(default_factory=dict)
+    total_layers: int = 0  # repeating layers + the output layer: gpu_layers for full offload
 
     @property
     def fits(self) -> bool:
@@ -499,6 +504,7 @@ class FitVerdict:
             "n_ctx": self.n_ctx,
             "gpu_layers": self.gpu_layers,
             "suggested_gpu_layers": self.suggested_gpu_layers,
+            "total_layers": self.total_layers,
             "max_context": self.max_context,
             "ram_bytes": self.estimate.ram_bytes,
             "vram_bytes": self.estimate.vram_bytes,
@@ -579,4 +585,5 @@ def verdict(
         suggested_gpu_layers=suggested,
         numbers={"ram_bytes": ram_need, "vram_bytes": vram_need,
                  "ram_available_bytes": ram_free, "vram_free_bytes": vram_free},
+        total_layers=full,
     )

@@ -258,8 +258,9 @@ Q4_K_M_BYTES_PER_PARAM = 0.61  # ~4.85 bits per weight
 
 
 def _tier_gb(size: int) -> int:
-    gb = size / 1e9
-    return max((t for t in _TIERS_GB if t <= gb * 1.1), default=_TIERS_GB[0])
+    """The usual memory size nearest to ``size`` (machines and cards come in GiB)."""
+    gib = size / GB
+    return min(_TIERS_GB, key=lambda tier: abs(tier - gib))
 
 
 def _size_label(billions: float) -> str:
@@ -272,6 +273,7 @@ def tier_summary(hardware: Hardware) -> str:
 
     on_gpu = bool(hardware.gpus)
     pool = hardware.vram_free if on_gpu else hardware.ram_available
+    size = hardware.vram_total if on_gpu else hardware.ram_total
     where = "of free VRAM" if on_gpu else "of free RAM"
     best: tuple[float, int] | None = None
     for billions in _SIZES_B:
@@ -283,12 +285,38 @@ def tier_summary(hardware: Hardware) -> str:
             fits = max_context(shape, hardware, gpu_layers=0, limit=32768)
         if fits >= 4096:
             best = (billions, fits)
-    tier = f"about {_tier_gb(pool)} GB tier ({hardware_line(pool)} {where})"
+    tier = f"about {_tier_gb(size)} GB tier ({hardware_line(pool)} {where})"
     if best is None:
         return f"{tier}: only very small models (under 0.5B) fit; expect short contexts"
     billions, ctx = best
     ctx_k = max(k for k in (4, 8, 16, 32) if k * 1024 <= ctx)
     return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context"
+
+
+@dataclass(frozen=True)
+class SizeFit:
+    """How a common model size at Q4_K_M fares on a machine."""
+
+    billions: float
+    file_bytes: int
+    verdict: Any  # fit.FitVerdict
+
+    @property
+    def label(self) -> str:
+        return _size_label(self.billions)
+
+
+def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
+    """Verdicts for the usual model sizes at Q4_K_M and ``n_ctx`` tokens of context."""
+    from tui_llm.fit import ModelShape, verdict
+
+    rows = []
+    for billions in _SIZES_B:
+        params = int(billions * 1e9)
+        size = int(params * Q4_K_M_BYTES_PER_PARAM)
+        shape = ModelShape.approximate(params, size, n_ctx_train=32768)
+        rows.append(SizeFit(billions, size, verdict(shape, hardware, n_ctx=n_ctx)))
+    return rows
 
 
 def _fits_fully_on_gpu(shape: Any, hardware: Hardware) -> int:

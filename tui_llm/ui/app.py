@@ -11,6 +11,7 @@ from tui_llm import locations
 from tui_llm.config import AppConfig
 from tui_llm.download_queue import DownloadQueue, JobStatus
 from tui_llm.downloads import DownloadError
+from tui_llm.hardware import Hardware
 from tui_llm.runner import LlamaCppRunner, Runner
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
@@ -32,10 +33,12 @@ class TuiLlmApp(App):
         runner: Runner,
         model_path: Path | None = None,
         start: str = "home",
+        hardware: "Hardware | None" = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.runner = runner
+        self.hardware = hardware  # None: screens probe this machine themselves
         self.model_path = model_path
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir())

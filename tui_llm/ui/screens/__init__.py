@@ -28,6 +28,10 @@ def registered_screens() -> list[ScreenEntry]:
     """Lazy imports keep start-up fast: a screen's module loads when it opens."""
     entries: list[ScreenEntry] = []
     entries.append(ScreenEntry(
+        name="hardware", key="h", title="Hardware: what this machine can run",
+        help="RAM and VRAM bars, CPU, GPUs, and which model sizes fit, in words", factory=_hardware,
+    ))
+    entries.append(ScreenEntry(
         name="catalog", key="c", title="Model catalog: what fits this machine",
         help="curated models by RAM tier, with a fit badge for this machine", factory=_catalog,
     ))
@@ -50,6 +54,16 @@ def registered_screens() -> list[ScreenEntry]:
         factory=_settings,
     ))
     return entries
+
+
+def _hardware(app: "TuiLlmApp") -> "Screen":
+    from tui_llm import hardware
+    from tui_llm.ui.screens.hardware import HardwareScreen
+
+    return HardwareScreen(
+        hardware=getattr(app, "hardware", None),
+        probe=lambda: hardware.probe_with_config(app.config),
+    )
 
 
 def _settings(app: "TuiLlmApp") -> "Screen":

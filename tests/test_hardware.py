@@ -1,0 +1,180 @@
+"""The hardware probe with a fake NVML (no GPU, one, two, broken), overrides, and in words."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui_llm import hardware
+from tui_llm.config import AppConfig
+from tui_llm.hardware import GPU, Hardware
+from tui_llm.load_settings import LoadSettings
+
+GIB = 1024**3
+
+
+class FakeMemory:
+    def __init__(self, total: int, free: int) -> None:
+        self.total, self.free, self.used = total, free, total - free
+
+
+class FakeNVMLError(Exception):
+    pass
+
+
+class FakeNVML:
+    """The pynvml functions the probe calls, over a list of (name, total, free)."""
+
+    def __init__(self, cards, fail_init: bool = False, fail_at: int | None = None) -> None:
+        self.cards = cards
+        self.fail_init = fail_init
+        self.fail_at = fail_at
+        self.initialised = False
+        self.shut_down = False
+
+    def nvmlInit(self) -> None:
+        if self.fail_init:
+            raise FakeNVMLError("Driver Not Loaded")
+        self.initialised = True
+
+    def nvmlShutdown(self) -> None:
+        self.shut_down = True
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.cards)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        if index == self.fail_at:
+            raise FakeNVMLError("GPU is lost")
+        return index
+
+    def nvmlDeviceGetName(self, handle: int):
+        return self.cards[handle][0]
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> FakeMemory:
+        _, total, free = self.cards[handle]
+        return FakeMemory(total, free)
+
+
+def test_one_gpu():
+    nvml = FakeNVML([(b"NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB)])
+    machine = hardware.probe(nvml=nvml)
+    assert machine.gpus == (GPU("NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB, 0, "nvml"),)
+    assert machine.vram_total == 12 * GIB and machine.vram_free == 11 * GIB
+    assert machine.gpus[0].used_bytes == GIB
+    assert nvml.shut_down and machine.gpu_note == ""
+
+
+def test_two_gpus():
+    nvml = FakeNVML([("RTX 4090", 24 * GIB, 23 * GIB), ("RTX 3060", 12 * GIB, 2 * GIB)])
+    machine = hardware.probe(nvml=nvml)
+    assert [g.name for g in machine.gpus] == ["RTX 4090", "RTX 3060"]
+    assert [g.index for g in machine.gpus] == [0, 1]
+    assert machine.vram_free == 25 * GIB
+
+
+def test_no_driver_is_no_gpu_not_a_crash():
+    nvml = FakeNVML([], fail_init=True)
+    machine = hardware.probe(nvml=nvml)
+    assert machine.gpus == ()
+    assert "Driver Not Loaded" in machine.gpu_note
+    assert machine.ram_total > 0
+
+
+def test_nvml_missing_is_no_gpu(monkeypatch):
+    def missing():
+        raise ImportError("No module named 'pynvml'")
+
+    monkeypatch.setattr(hardware, "_load_nvml", missing)
+    machine = hardware.probe()
+    assert machine.gpus == () and "ImportError" in machine.gpu_note
+
+
+def test_nvml_failing_midway_keeps_what_it_saw():
+    nvml = FakeNVML([("A", 8 * GIB, 8 * GIB), ("B", 8 * GIB, 8 * GIB)], fail_at=1)
+    machine = hardware.probe(nvml=nvml)
+    assert [g.name for g in machine.gpus] == ["A"]
+    assert "GPU is lost" in machine.gpu_note and nvml.shut_down
+
+
+def test_zero_gpus_reported():
+    machine = hardware.probe(nvml=FakeNVML([]))
+    assert machine.gpus == () and machine.gpu_note == "no NVIDIA GPU found"
+
+
+def test_the_real_machine():
+    machine = hardware.probe()
+    assert 0 < machine.ram_available <= machine.ram_total
+    assert machine.cores_physical >= 1 and machine.cores_logical >= machine.cores_physical
+    assert machine.swap_free <= machine.swap_total
+    data = machine.as_dict()
+    assert data["ram_total_bytes"] == machine.ram_total and "tier" in data
+
+
+def test_manual_vram_override():
+    machine = hardware.probe(nvml=FakeNVML([], fail_init=True), vram_override_gb=6)
+    assert machine.gpus == (GPU("GPU (VRAM set by hand)", 6 * GIB, 6 * GIB, 0, "manual"),)
+    # It replaces what NVML sees; 0 turns GPUs off.
+    nvml = FakeNVML([("RTX", 24 * GIB, 24 * GIB)])
+    assert hardware.probe(nvml=nvml, vram_override_gb=0).gpus == ()
+    assert not nvml.initialised
+    with pytest.raises(ValueError):
+        hardware.probe(vram_override_gb=-1)
+
+
+def test_override_from_config():
+    config = AppConfig(extra={"hardware": {"vram_gb": 8}})
+    assert hardware.vram_override_from_config(config) == 8.0
+    assert hardware.probe_with_config(config).gpus[0].total_bytes == 8 * GIB
+    # The command line wins over the config.
+    assert hardware.probe_with_config(config, vram_gb=4).gpus[0].total_bytes == 4 * GIB
+    assert hardware.vram_override_from_config(AppConfig()) is None
+    for bad in ("lots", -2, True):
+        broken = AppConfig(extra={"hardware": {"vram_gb": bad}})
+        with pytest.raises(ValueError, match="vram_gb"):
+            hardware.vram_override_from_config(broken)
+        assert hardware.probe_with_config(broken, nvml=FakeNVML([])).gpus == ()
+
+
+def test_cpu_features_from_cpuinfo():
+    x86 = "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx avx2 fma f16c avx512f avx512bw\n"
+    assert hardware.cpu_features_from_cpuinfo(x86, "x86_64") == {"avx", "avx2", "fma", "f16c", "avx512"}
+    old = "flags\t\t: fpu sse2 sse4_2\n"
+    assert hardware.cpu_features_from_cpuinfo(old, "x86_64") == frozenset()
+    arm = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes sve\n"
+    assert hardware.cpu_features_from_cpuinfo(arm, "aarch64") == {"neon", "sve"}
+    assert "neon" in hardware.cpu_features_from_cpuinfo("", "arm64")  # macOS: no cpuinfo
+    machine = Hardware(ram_total=GIB, ram_available=GIB, cpu_features=frozenset({"avx2"}))
+    assert machine.has_avx2 and not machine.has_avx512 and not machine.has_neon
+
+
+def test_tier_summary_in_words():
+    gpu8 = Hardware(ram_total=16 * GIB, ram_available=12 * GIB, gpus=(GPU("RTX", 8 * GIB, int(7.5 * GIB)),))
+    words = hardware.tier_summary(gpu8)
+    assert words.startswith("about 8 GB tier") and "free VRAM" in words
+    assert "8B models at Q4_K_M fit with" in words or "7B models at Q4_K_M fit with" in words
+    ram16 = Hardware(ram_total=16 * GIB, ram_available=13 * GIB)
+    words = hardware.tier_summary(ram16)
+    assert words.startswith("about 16 GB tier") and "free RAM" in words
+    assert "14B models at Q4_K_M" in words or "12B models at Q4_K_M" in words
+    tiny = Hardware(ram_total=GIB, ram_available=GIB // 4)
+    assert "only very small models" in hardware.tier_summary(tiny)
+
+
+def test_size_fits_for_each_common_size():
+    rows = hardware.size_fits(Hardware(ram_total=16 * GIB, ram_available=13 * GIB))
+    kinds = {row.label: row.verdict.kind for row in rows}
+    assert kinds["1B"] == "fits in RAM" and kinds["70B"] == "too large"
+    assert [row.billions for row in rows] == sorted(row.billions for row in rows)
+
+
+def test_auto_gpu_layers_for_the_runner(model_path, tmp_path):
+    settings = LoadSettings(n_ctx=2048)
+    big = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("RTX", 24 * GIB, 23 * GIB),))
+    assert hardware.auto_gpu_layers(model_path, settings, big) == 31  # 30 layers + output
+    small = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("tiny", 2 * GIB, int(1.2 * GIB)),))
+    assert 0 < hardware.auto_gpu_layers(model_path, settings.with_changes(n_ctx=8192), small) < 31
+    none = Hardware(ram_total=32 * GIB, ram_available=30 * GIB)
+    assert hardware.auto_gpu_layers(model_path, settings, none) == 0
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    assert hardware.auto_gpu_layers(junk, settings, big) == 0
