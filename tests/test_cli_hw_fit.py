@@ -14,6 +14,14 @@ from tui_llm.cli import main
 from tui_llm.fit import VERDICTS
 
 
+@pytest.fixture
+def cuda_build(monkeypatch):
+    """As if llama-cpp-python were built with CUDA: the GPU paths of the commands."""
+    from tui_llm import hardware
+
+    monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: True)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tui_llm", *args], capture_output=True, text=True, timeout=120)
 
@@ -28,7 +36,7 @@ def test_hw_prints_ram_cpu_gpu_and_words(capsys):
     assert lines[-1].startswith("Fit   about") and "Q4_K_M" in lines[-1]
 
 
-def test_hw_json_and_vram_override(capsys):
+def test_hw_json_and_vram_override(capsys, cuda_build):
     assert main(["hw", "--json", "--vram-gb", "8"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ram_total_bytes"] >= data["ram_available_bytes"] > 0
@@ -37,7 +45,7 @@ def test_hw_json_and_vram_override(capsys):
     assert data["tier"].startswith("about 8 GB tier")
 
 
-def test_hw_reads_the_override_from_config(capsys):
+def test_hw_reads_the_override_from_config(capsys, cuda_build):
     path = locations.config_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[hardware]\nvram_gb = 6\n", encoding="utf-8")
@@ -56,7 +64,7 @@ def test_fit_on_the_real_model(model_path, capsys):
     assert "Verdict: " in out and "Largest context that fits" in out
 
 
-def test_fit_json_with_a_gpu_and_a_split(model_path, capsys):
+def test_fit_json_with_a_gpu_and_a_split(model_path, capsys, cuda_build):
     assert main(["fit", str(model_path), "--ctx", "4096", "--vram-gb", "8", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "fits on GPU" and data["gpu_layers"] == data["suggested_gpu_layers"] == 31
@@ -72,6 +80,21 @@ def test_fit_json_with_a_gpu_and_a_split(model_path, capsys):
     assert main(["fit", str(model_path), "--json"]) == 0  # the configured context: 4096
     plain = json.loads(capsys.readouterr().out)
     assert plain["n_ctx"] == 4096 and plain["verdict"] in VERDICTS
+
+
+def test_fit_with_a_gpu_llama_cpp_cannot_use(model_path, capsys, monkeypatch):
+    from tui_llm import hardware
+
+    monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: False)
+    assert main(["fit", str(model_path), "--vram-gb", "8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "fits in RAM" and data["gpu_layers"] == 0 and data["vram_bytes"] == 0
+    assert data["machine"]["gpu_offload"] is False and "no GPU support" in data["machine"]["gpu_note"]
+    assert main(["fit", str(model_path), "--vram-gb", "8"]) == 0
+    assert "reinstall it with CUDA" in capsys.readouterr().out
+    assert main(["hw", "--vram-gb", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "\nNote  " in out and "no GPU support" in out and "free RAM" in out
 
 
 def test_fit_beyond_the_training_context_warns(model_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui_llm import hardware
+from tui_llm import fit, hardware
 from tui_llm.config import AppConfig
 from tui_llm.hardware import GPU, Hardware
 from tui_llm.load_settings import LoadSettings
@@ -57,7 +57,7 @@ class FakeNVML:
 
 def test_one_gpu():
     nvml = FakeNVML([(b"NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB)])
-    machine = hardware.probe(nvml=nvml)
+    machine = hardware.probe(nvml=nvml, gpu_offload=True)
     assert machine.gpus == (GPU("NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB, 0, "nvml"),)
     assert machine.vram_total == 12 * GIB and machine.vram_free == 11 * GIB
     assert machine.gpus[0].used_bytes == GIB
@@ -66,7 +66,7 @@ def test_one_gpu():
 
 def test_two_gpus():
     nvml = FakeNVML([("RTX 4090", 24 * GIB, 23 * GIB), ("RTX 3060", 12 * GIB, 2 * GIB)])
-    machine = hardware.probe(nvml=nvml)
+    machine = hardware.probe(nvml=nvml, gpu_offload=True)
     assert [g.name for g in machine.gpus] == ["RTX 4090", "RTX 3060"]
     assert [g.index for g in machine.gpus] == [0, 1]
     assert machine.vram_free == 25 * GIB
@@ -96,6 +96,25 @@ def test_nvml_failing_midway_keeps_what_it_saw():
     assert "GPU is lost" in machine.gpu_note and nvml.shut_down
 
 
+def test_a_cpu_only_llama_cpp_cannot_use_the_gpu():
+    nvml = FakeNVML([("RTX 4090", 24 * GIB, 23 * GIB)])
+    machine = hardware.probe(nvml=nvml, gpu_offload=False)
+    assert machine.gpus and machine.usable_gpus == ()
+    assert "no GPU support" in machine.gpu_note and "CUDA" in machine.gpu_note
+    shape = fit.ModelShape.approximate(7_000_000_000, 4_300_000_000)
+    judged = fit.verdict(shape, machine, n_ctx=4096)
+    assert judged.kind == "fits in RAM" and judged.gpu_layers == 0
+    assert "free RAM" in hardware.tier_summary(machine)
+
+
+def test_the_engine_is_asked_whether_it_can_offload():
+    import llama_cpp
+
+    assert hardware.engine_supports_gpu() == bool(llama_cpp.llama_supports_gpu_offload())
+    machine = hardware.probe(nvml=FakeNVML([("RTX", 8 * GIB, 8 * GIB)]))
+    assert machine.gpu_offload == hardware.engine_supports_gpu()
+
+
 def test_zero_gpus_reported():
     machine = hardware.probe(nvml=FakeNVML([]))
     assert machine.gpus == () and machine.gpu_note == "no NVIDIA GPU found"
@@ -111,7 +130,7 @@ def test_the_real_machine():
 
 
 def test_manual_vram_override():
-    machine = hardware.probe(nvml=FakeNVML([], fail_init=True), vram_override_gb=6)
+    machine = hardware.probe(nvml=FakeNVML([], fail_init=True), vram_override_gb=6, gpu_offload=True)
     assert machine.gpus == (GPU("GPU (VRAM set by hand)", 6 * GIB, 6 * GIB, 0, "manual"),)
     # It replaces what NVML sees; 0 turns GPUs off.
     nvml = FakeNVML([("RTX", 24 * GIB, 24 * GIB)])

@@ -400,8 +400,13 @@ def estimate(
 # --- against a machine ------------------------------------------------------------
 
 
+def _gpus(hardware: "Hardware") -> tuple[Any, ...]:
+    """The GPUs llama.cpp can offload to (none for a CPU-only build)."""
+    return getattr(hardware, "usable_gpus", hardware.gpus)
+
+
 def _gpu_free(hardware: "Hardware") -> int:
-    return sum(gpu.free_bytes for gpu in hardware.gpus)
+    return sum(gpu.free_bytes for gpu in _gpus(hardware))
 
 
 def _ram_budget(hardware: "Hardware") -> int:
@@ -409,7 +414,7 @@ def _ram_budget(hardware: "Hardware") -> int:
 
 
 def _vram_budget(hardware: "Hardware") -> int:
-    return max(0, _gpu_free(hardware) - GPU_SAFETY_MARGIN * len(hardware.gpus))
+    return max(0, _gpu_free(hardware) - GPU_SAFETY_MARGIN * len(_gpus(hardware)))
 
 
 def suggest_gpu_layers(
@@ -421,12 +426,12 @@ def suggest_gpu_layers(
     flash_attn: bool = False,
 ) -> int:
     """The most layers (output layer included) whose VRAM fits free VRAM minus a margin."""
-    if not hardware.gpus:
+    if not _gpus(hardware):
         return 0
     budget = _vram_budget(hardware)
 
     def fits(layers: int) -> bool:
-        need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, len(hardware.gpus))
+        need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, len(_gpus(hardware)))
         return need.vram_bytes <= budget
 
     # VRAM grows with every layer moved, so bisect: ``low`` fits, ``high`` does not.
@@ -461,7 +466,7 @@ def max_context(
         layers = gpu_layers
         if layers is None:
             layers = suggest_gpu_layers(shape, hardware, n_ctx, kv_type, n_ubatch, flash_attn)
-        need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(hardware.gpus)))
+        need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(_gpus(hardware))))
         vram_ok = need.vram_bytes == 0 or need.vram_bytes <= _gpu_free(hardware)
         return vram_ok and need.ram_bytes <= _ram_budget(hardware)
 
@@ -537,9 +542,9 @@ def verdict(
     n_ctx = n_ctx or min(shape.n_ctx_train or 4096, 4096)
     suggested = suggest_gpu_layers(shape, hardware, n_ctx, kv_type, n_ubatch, flash_attn)
     layers = suggested if gpu_layers is None else _clamp_layers(shape, gpu_layers)
-    if not hardware.gpus:
+    if not _gpus(hardware):
         layers = 0
-    need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(hardware.gpus)))
+    need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(_gpus(hardware))))
     biggest = max_context(shape, hardware, gpu_layers, kv_type, n_ubatch, flash_attn)
     ram_free, vram_free = hardware.ram_available, _gpu_free(hardware)
     ram_need, vram_need = need.ram_bytes, need.vram_bytes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ class Hardware:
     gpus: tuple[GPU, ...] = ()
     gpu_note: str = ""
     machine: str = field(default_factory=platform.machine)
+    # Whether the installed llama.cpp can offload to these GPUs (a CPU-only
+    # build of llama-cpp-python cannot, whatever the card).
+    gpu_offload: bool = True
+
+    @property
+    def usable_gpus(self) -> tuple[GPU, ...]:
+        """The GPUs the fit engine may plan layers onto."""
+        return self.gpus if self.gpu_offload else ()
 
     @property
     def ram_used(self) -> int:
@@ -88,6 +97,7 @@ class Hardware:
                 for g in self.gpus
             ],
             "gpu_note": self.gpu_note,
+            "gpu_offload": self.gpu_offload,
             "tier": tier_summary(self),
         }
 
@@ -172,9 +182,30 @@ def probe_gpus(nvml: Any = None) -> tuple[tuple[GPU, ...], str]:
     return tuple(gpus), "" if gpus else "no NVIDIA GPU found"
 
 
-def probe(nvml: Any = None, vram_override_gb: float | None = None, use_nvml: bool = True) -> Hardware:
+@lru_cache(maxsize=1)
+def engine_supports_gpu() -> bool:
+    """Can the installed llama.cpp offload layers to a GPU? (Loads llama_cpp: ~0.3 s, once.)"""
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
+NO_OFFLOAD_NOTE = ("this llama-cpp-python build has no GPU support, so models run on the CPU; "
+                   "reinstall it with CUDA (CMAKE_ARGS=\"-DGGML_CUDA=on\") to use the GPU")
+
+
+def probe(
+    nvml: Any = None,
+    vram_override_gb: float | None = None,
+    use_nvml: bool = True,
+    gpu_offload: bool | None = None,
+) -> Hardware:
     """Look at this machine. ``vram_override_gb`` stands in for GPUs NVML cannot see
-    (0 means: ignore the GPUs, run on the CPU)."""
+    (0 means: ignore the GPUs, run on the CPU). ``gpu_offload=None`` asks the
+    installed llama.cpp whether it can use a GPU, only when there is one."""
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
@@ -190,6 +221,10 @@ def probe(nvml: Any = None, vram_override_gb: float | None = None, use_nvml: boo
         gpus, note = probe_gpus(nvml)
     else:
         gpus, note = (), "GPU probing skipped"
+    if gpu_offload is None:
+        gpu_offload = engine_supports_gpu() if gpus else False
+    if gpus and not gpu_offload:
+        note = f"{note}; {NO_OFFLOAD_NOTE}" if note else NO_OFFLOAD_NOTE
     return Hardware(
         ram_total=int(memory.total),
         ram_available=int(memory.available),
@@ -201,6 +236,7 @@ def probe(nvml: Any = None, vram_override_gb: float | None = None, use_nvml: boo
         cpu_features=features,
         gpus=gpus,
         gpu_note=note,
+        gpu_offload=gpu_offload,
     )
 
 
@@ -218,7 +254,9 @@ def vram_override_from_config(config: Any) -> float | None:
     return float(value)
 
 
-def probe_with_config(config: Any, vram_gb: float | None = None, nvml: Any = None) -> Hardware:
+def probe_with_config(
+    config: Any, vram_gb: float | None = None, nvml: Any = None, gpu_offload: bool | None = None
+) -> Hardware:
     """Probe, honouring ``vram_gb`` (e.g. from --vram-gb) first, then the config's override.
     A bad config value is ignored here; the caller reports it through ``config.problems``."""
     if vram_gb is None:
@@ -226,7 +264,7 @@ def probe_with_config(config: Any, vram_gb: float | None = None, nvml: Any = Non
             vram_gb = vram_override_from_config(config)
         except ValueError:
             vram_gb = None
-    return probe(nvml=nvml, vram_override_gb=vram_gb)
+    return probe(nvml=nvml, vram_override_gb=vram_gb, gpu_offload=gpu_offload)
 
 
 def auto_gpu_layers(path: Path, settings: Any, machine: Hardware | None = None) -> int:
@@ -239,7 +277,7 @@ def auto_gpu_layers(path: Path, settings: Any, machine: Hardware | None = None) 
         from tui_llm.config import load_config
 
         machine = probe_with_config(load_config(locations.config_file()))
-    if not machine.gpus:
+    if not machine.usable_gpus:
         return 0
     try:
         shape = fit.ModelShape.from_gguf(gguf_info.read_gguf(path))
@@ -271,9 +309,10 @@ def tier_summary(hardware: Hardware) -> str:
     """One line: the memory tier and the biggest common model that fits it at Q4_K_M."""
     from tui_llm.fit import ModelShape, max_context
 
-    on_gpu = bool(hardware.gpus)
-    pool = hardware.vram_free if on_gpu else hardware.ram_available
-    size = hardware.vram_total if on_gpu else hardware.ram_total
+    gpus = hardware.usable_gpus
+    on_gpu = bool(gpus)
+    pool = sum(g.free_bytes for g in gpus) if on_gpu else hardware.ram_available
+    size = sum(g.total_bytes for g in gpus) if on_gpu else hardware.ram_total
     where = "of free VRAM" if on_gpu else "of free RAM"
     best: tuple[float, int] | None = None
     for billions in _SIZES_B:

@@ -79,6 +79,8 @@ def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:
             "ram_available_bytes": machine.ram_available,
             "gpus": [{"name": g.name, "free_bytes": g.free_bytes, "total_bytes": g.total_bytes}
                      for g in machine.gpus],
+            "gpu_offload": machine.gpu_offload,
+            "gpu_note": machine.gpu_note,
         },
     }
 
@@ -108,7 +110,7 @@ def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
         lines.append(f"Largest context that fits: {judged.max_context:,} tokens")
     else:
         lines.append("Largest context that fits: none, not even 256 tokens")
-    if machine.gpus:
+    if machine.usable_gpus:
         lines.append(f"Suggested GPU layers at {judged.n_ctx:,} tokens: {judged.suggested_gpu_layers} of {full}")
     else:
         lines.append(f"GPU: none ({machine.gpu_note or 'no NVIDIA GPU found'}); everything runs on the CPU")

@@ -55,6 +55,8 @@ def describe(machine: "hardware.Hardware") -> str:  # noqa: F821 - imported lazi
         for gpu in machine.gpus:
             lines.append(f"GPU {gpu.index} {gpu.name}: {human_bytes(gpu.free_bytes)} free of "
                          f"{human_bytes(gpu.total_bytes)}" + (" (set by hand)" if gpu.source == "manual" else ""))
+        if not machine.gpu_offload:
+            lines.append(f"Note  {machine.gpu_note}")
     else:
         lines.append(f"GPU   none: {machine.gpu_note or 'no NVIDIA GPU found'}")
     from tui_llm.hardware import tier_summary

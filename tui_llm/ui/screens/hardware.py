@@ -139,8 +139,8 @@ class HardwareScreen(Screen):
         gpus = self.query_one("#hw-gpus", DataTable)
         gpus.clear()
         if machine.gpus:
-            note.update(Text(f"GPU   {len(machine.gpus)} found"
-                             + (f" · {machine.gpu_note}" if machine.gpu_note else "")))
+            usable = "" if machine.gpu_offload else " · llama.cpp here cannot use it"
+            note.update(Text(f"GPU   {len(machine.gpus)} found{usable}"))
             for gpu in machine.gpus:
                 source = " (set by hand)" if gpu.source == "manual" else ""
                 gpus.add_row(str(gpu.index), gpu.name + source, _vram_bar(gpu), human_bytes(gpu.free_bytes),
@@ -150,12 +150,15 @@ class HardwareScreen(Screen):
             note.update(Text(f"GPU   none · {machine.gpu_note or 'no NVIDIA GPU found'} · "
                              "set [hardware] vram_gb in config.toml for a GPU NVML cannot see"))
             gpus.display = False
-        self.query_one("#hw-words", Static).update(Text(f"In words: {self.summary}"))
+        words = f"In words: {self.summary}"
+        if machine.gpus and not machine.gpu_offload:
+            words += f"\nNote: {hw.NO_OFFLOAD_NOTE}"
+        self.query_one("#hw-words", Static).update(Text(words))
         fits = self.query_one("#hw-fits", DataTable)
         fits.clear()
         for row in self.rows:
             judged = row.verdict
-            layers = f"{judged.gpu_layers}/{judged.total_layers}" if machine.gpus else "-"
+            layers = f"{judged.gpu_layers}/{judged.total_layers}" if machine.usable_gpus else "-"
             fits.add_row(row.label, human_bytes(row.file_bytes), badge_text(judged.kind), layers,
                          _context(judged.max_context), key=row.label)
 
