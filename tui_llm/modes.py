@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 MODES = ("chat", "instruct", "story", "adventure")
 MODE_HELP = {
-    "chat": "a character and you, through the model's chat template",
-    "instruct": "plain assistant replies, through the model's chat template",
+    "chat": "a character and you, in the model's chat template",
+    "instruct": "plain assistant replies, in the chat template",
     "story": "one continuous text that the model continues",
-    "adventure": "a text adventure: '> actions' and the story's answer",
+    "adventure": "a text adventure: '> actions' and what happens",
 }
 ROLE_MODES = ("chat", "instruct")
 ROLES = ("user", "assistant", "action")

@@ -53,6 +53,10 @@ def registered_screens() -> list[ScreenEntry]:
         help="every sampler and load value with a one-line explanation; saved to config.toml",
         factory=_settings,
     ))
+    entries.append(ScreenEntry(
+        name="sessions", key="v", title="Saved sessions: open, rename, delete, export",
+        help="every chat, story and adventure, saved after each turn", factory=_sessions,
+    ))
     return entries
 
 
@@ -64,6 +68,12 @@ def _hardware(app: "TuiLlmApp") -> "Screen":
         hardware=getattr(app, "hardware", None),
         probe=lambda: hardware.probe_with_config(app.config),
     )
+
+
+def _sessions(app: "TuiLlmApp") -> "Screen":
+    from tui_llm.ui.screens.sessions import SessionsScreen
+
+    return SessionsScreen()
 
 
 def _settings(app: "TuiLlmApp") -> "Screen":

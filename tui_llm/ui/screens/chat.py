@@ -42,10 +42,10 @@ class ChatScreen(Screen):
         Binding("ctrl+g", "continue", "Go on", id="chat.continue"),
         Binding("ctrl+z", "undo", "Undo", id="chat.undo"),
         Binding("ctrl+o", "mode", "Mode", id="chat.mode"),
-        Binding("ctrl+t", "toggle_input", "Action/Story", id="chat.toggle_input"),
+        Binding("ctrl+t", "toggle_input", "Act/Story", id="chat.toggle_input"),
         Binding("f2", "memory", "Memory", id="chat.memory"),
         Binding("f3", "setup", "Setup", id="chat.setup"),
-        Binding("f4", "edit_turn", "Edit turn", id="chat.edit"),
+        Binding("f4", "edit_turn", "Edit", id="chat.edit"),
         Binding("ctrl+n", "new_chat", "New", id="chat.new"),
         Binding("ctrl+b", "back", "Back", id="chat.back"),
     ]
@@ -62,7 +62,7 @@ class ChatScreen(Screen):
         self.session = session or Session()
         self.input_kind = "action"
         self.generating = False
-        self.ready = model_path is None and getattr(runner, "loaded", True)
+        self.ready = False
         self._saver = SessionSaver()
         self._views: list[SessionTurnView] = []
         self._pending = ""
@@ -87,7 +87,7 @@ class ChatScreen(Screen):
         yield Transcript(id="transcript")
         yield Input(placeholder="Loading model ...", id="prompt", disabled=True)
         yield Static("", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(FLUSH_INTERVAL, self._flush)
@@ -406,8 +406,8 @@ class ChatScreen(Screen):
         fields = [
             Field("character", "Character name (chat)", session.character),
             Field("system_prompt", "Persona / system prompt (chat, instruct)",
-                  session.system_prompt, 5),
-            Field("greeting", "Greeting: the character's first line (chat)", session.greeting, 3),
+                  session.system_prompt, 4),
+            Field("greeting", "Greeting: the character's first line (chat)", session.greeting, 2),
             Field("game_preamble", "Game-mode preamble (adventure)", session.game_preamble),
         ]
         self.app.push_screen(FieldsDialog("Setup", fields), self._edited)
@@ -428,10 +428,10 @@ class ChatScreen(Screen):
     def action_edit_turn(self) -> None:
         if not self._idle() or not self.session.turns:
             return
-        options = [
-            (str(index), f"{index + 1:>3} {self._label(t.role) or t.role}: {' '.join(t.text.split())[:60]}")
-            for index, t in enumerate(self.session.turns)
-        ]
+        options = []
+        for index, turn in enumerate(self.session.turns):
+            line = f"{index + 1:>3} {self._label(turn.role) or turn.role}: {' '.join(turn.text.split())}"
+            options.append((str(index), line if len(line) <= 68 else line[:67] + "…"))
         self.app.push_screen(
             ChoiceDialog("Edit which turn?", options, options[-1][0]), self._turn_picked
         )

@@ -1,0 +1,175 @@
+"""Saved sessions: open, rename, delete, export to Markdown. Broken files are listed, not hidden."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui_llm.sessions import (
+    SessionError,
+    SessionSummary,
+    delete_session,
+    export_markdown,
+    list_sessions,
+    load_session,
+    rename_session,
+)
+from tui_llm.ui.dialogs.choice import ChoiceDialog
+from tui_llm.ui.dialogs.fields import Field, FieldsDialog
+
+
+def summary_line(summary: SessionSummary) -> str:
+    if not summary.ok:
+        return f"! {summary.path.name}: cannot be read (kept as is)"
+    title = summary.title if len(summary.title) <= 38 else summary.title[:37] + "…"
+    when = summary.updated[:16].replace("T", " ")
+    return f"{title:<38} {summary.mode:<9} {summary.turns:>3} turns  {when}"
+
+
+class SessionsScreen(Screen):
+    DEFAULT_CSS = """
+    SessionsScreen #sessions-title {
+        height: 1; background: $primary; color: $text; text-style: bold; padding: 0 1;
+    }
+    SessionsScreen #sessions-list { height: 1fr; }
+    SessionsScreen #sessions-hint { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("r", "rename", "Rename", id="sessions.rename"),
+        Binding("d", "delete", "Delete", id="sessions.delete"),
+        Binding("e", "export", "Export .md", id="sessions.export"),
+        Binding("f5", "refresh", "Refresh", id="sessions.refresh"),
+        Binding("escape,ctrl+b", "back", "Back", id="sessions.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: list[SessionSummary] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("tui-llm · saved sessions (Enter opens)", id="sessions-title")
+        yield OptionList(id="sessions-list")
+        yield Static("", id="sessions-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_list()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_list()
+
+    @work(exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
+    async def refresh_list(self) -> None:
+        summaries = await asyncio.to_thread(list_sessions)
+        self._show(summaries)
+
+    def _show(self, summaries: list[SessionSummary]) -> None:
+        self.summaries = summaries
+        menu = self.query_one("#sessions-list", OptionList)
+        keep = menu.highlighted or 0
+        menu.clear_options()
+        for summary in summaries:
+            menu.add_option(Option(summary_line(summary), id=str(summary.path)))
+        broken = sum(not s.ok for s in summaries)
+        hint = f"{len(summaries)} session(s)" if summaries else "No saved sessions yet."
+        if broken:
+            hint += f" · {broken} cannot be read (marked !)"
+        self.query_one("#sessions-hint", Static).update(hint)
+        if summaries:
+            menu.highlighted = min(keep, len(summaries) - 1)
+        menu.focus()
+        self.loaded = True
+
+    def current(self) -> SessionSummary | None:
+        index = self.query_one("#sessions-list", OptionList).highlighted
+        if index is None or not 0 <= index < len(self.summaries):
+            return None
+        return self.summaries[index]
+
+    def _refuse_broken(self, summary: SessionSummary) -> bool:
+        if summary.ok:
+            return False
+        self.notify(summary.problem, title="Session file cannot be read", severity="error",
+                    timeout=10)
+        return True
+
+    @on(OptionList.OptionSelected, "#sessions-list")
+    def open_session(self, event: OptionList.OptionSelected) -> None:
+        from tui_llm.ui.screens.chat import ChatScreen
+
+        summary = self.current()
+        if summary is None or self._refuse_broken(summary):
+            return
+        try:
+            session = load_session(summary.path)
+        except SessionError as exc:
+            self.notify(str(exc), title="Session not opened", severity="error", timeout=10)
+            return
+        runner = self.app.runner
+        model_path = None
+        if not getattr(runner, "loaded", True) and session.model_path:
+            model_path = Path(session.model_path)
+        self.app.push_screen(ChatScreen(runner, model_path, session))
+
+    def action_rename(self) -> None:
+        summary = self.current()
+        if summary is None or self._refuse_broken(summary):
+            return
+        self.app.push_screen(
+            FieldsDialog("Rename session", [Field("title", "Title", summary.title)]),
+            lambda values: self._renamed(summary, values),
+        )
+
+    def _renamed(self, summary: SessionSummary, values: dict[str, object] | None) -> None:
+        if not values:
+            return
+        try:
+            rename_session(summary.path, str(values["title"]))
+        except SessionError as exc:
+            self.notify(str(exc), title="Not renamed", severity="error", timeout=10)
+        self.refresh_list()
+
+    def action_delete(self) -> None:
+        summary = self.current()
+        if summary is None:
+            return
+        question = f"Delete {summary.title or summary.path.name}? This cannot be undone."
+        self.app.push_screen(
+            ChoiceDialog(question, [("keep", "No, keep it"), ("delete", "Yes, delete the file")]),
+            lambda choice: self._deleted(summary, choice),
+        )
+
+    def _deleted(self, summary: SessionSummary, choice: str | None) -> None:
+        if choice != "delete":
+            return
+        try:
+            delete_session(summary.path)
+        except SessionError as exc:
+            self.notify(str(exc), title="Not deleted", severity="error", timeout=10)
+        self.refresh_list()
+
+    def action_export(self) -> None:
+        summary = self.current()
+        if summary is None or self._refuse_broken(summary):
+            return
+        try:
+            target = export_markdown(load_session(summary.path))
+        except SessionError as exc:
+            self.notify(str(exc), title="Not exported", severity="error", timeout=10)
+            return
+        self.notify(f"Exported to {target}", title="Markdown", timeout=8)
+
+    def action_refresh(self) -> None:
+        self.refresh_list()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
