@@ -209,6 +209,10 @@ def test_an_explicit_split_is_judged_as_given():
     assert forced.suggested_gpu_layers < shape.n_layers + 1
     cpu_only = fit.verdict(shape, machine(32, (24,)), n_ctx=4096, gpu_layers=0)
     assert cpu_only.kind == "fits in RAM" and cpu_only.estimate.vram_bytes == 0
+    # Asking for GPU layers on a machine without a GPU runs everything on the CPU.
+    no_gpu = fit.verdict(shape, machine(32), n_ctx=4096, gpu_layers=10)
+    assert no_gpu.kind == "fits in RAM" and no_gpu.gpu_layers == 0
+    assert no_gpu.max_context == fit.max_context(shape, machine(32)) > 4096
 
 
 def test_too_large_says_what_context_would_fit():

@@ -463,7 +463,7 @@ def max_context(
     top = max(KV_PAD, top // KV_PAD * KV_PAD)
 
     def fits(n_ctx: int) -> bool:
-        layers = gpu_layers
+        layers = gpu_layers if _gpus(hardware) else 0
         if layers is None:
             layers = suggest_gpu_layers(shape, hardware, n_ctx, kv_type, n_ubatch, flash_attn)
         need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(_gpus(hardware))))
