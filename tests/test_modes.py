@@ -152,3 +152,17 @@ async def test_adventure_stops_at_the_next_action(runner):
     free = "".join([p async for p in runner.stream(assembly.request, sampler)])
     assert ACTION_STOP in free
     assert free.split(ACTION_STOP)[0].strip() == out.strip()
+
+
+async def test_continue_extends_the_reply_from_where_it_stopped(runner):
+    session = Session(mode="instruct")
+    session.add("user", "Count from one to twenty in words.")
+    session.add("assistant", await reply(runner, session))
+    before = session.turns[-1].text
+    assembly = await assemble(session, runner, GREEDY, continuing=True)
+    # The local runner renders the open turn: the prompt ends with the reply itself.
+    assert isinstance(assembly.request, str) and assembly.request.endswith(before)
+    more = "".join([p async for p in runner.stream(assembly.request, assembly.sampler)])
+    assert more.strip()
+    # Only the tail was new to the engine: the reply's tokens were already in its cache.
+    assert runner.last_stats.evaluated_prompt_tokens <= 3

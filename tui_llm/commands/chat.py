@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="session file to continue and save into (created if missing)")
     parser.add_argument("--max-tokens", type=int, default=None, help="reply length limit")
     parser.add_argument("--ctx", type=int, default=None, help="context size in tokens")
-    parser.add_argument("--seed", type=int, default=None, help="sampling seed for repeatable replies")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
     parser.add_argument("--character", default=None, help="chat mode: the character's name")
     parser.add_argument("--greeting", default=None, help="chat mode: the character's first line")

@@ -65,7 +65,9 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
                         yield area
                     else:
                         yield Input(field.value, id=f"field-{field.key}")
-            yield Static("Ctrl+S saves · Esc cancels · Tab moves between fields", id="fields-hint")
+            yield Static(
+                "Ctrl+S saves · Esc cancels · Tab moves between fields", id="fields-hint"
+            )
 
     def on_mount(self) -> None:
         if self.fields:

@@ -24,7 +24,7 @@ from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.messages import ModelLoadProgress
 from tui_llm.ui.widgets.session_turn import SessionTurnView
-from tui_llm.ui.widgets.transcript import Transcript
+from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
 FLUSH_INTERVAL = 1 / 20
 PLACEHOLDERS = {
@@ -33,6 +33,10 @@ PLACEHOLDERS = {
     "story": "Write into the story, or Enter on empty to let it go on",
     "adventure": "What do you do? · Enter sends · Ctrl+T: story text",
 }
+
+
+def _session_view(entry: TranscriptEntry) -> SessionTurnView:
+    return SessionTurnView(entry.role, entry.text, entry.label or "")
 
 
 class ChatScreen(Screen):
@@ -64,9 +68,9 @@ class ChatScreen(Screen):
         self.generating = False
         self.ready = False
         self._saver = SessionSaver()
-        self._views: list[SessionTurnView] = []
+        self._views: list[TranscriptEntry] = []
         self._pending = ""
-        self._reply_view: SessionTurnView | None = None
+        self._reply_view: TranscriptEntry | None = None
         self._reply_base = ""
         self._reply_text = ""
         self._input_turn: Turn | None = None
@@ -152,27 +156,24 @@ class ChatScreen(Screen):
             return "Model" if mode == "instruct" else ""
         return ""
 
-    def _make_view(self, turn: Turn) -> SessionTurnView:
-        view = SessionTurnView(turn.role, turn.text, self._label(turn.role))
+    def _make_view(self, turn: Turn) -> TranscriptEntry:
+        """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
+        view = TranscriptEntry(turn.role, turn.text, self._label(turn.role), _session_view)
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
 
-    def _add_view(self, turn: Turn, track: bool = True) -> SessionTurnView:
-        """Mount a view for ``turn``; ``track`` ties it to the session's turn list."""
+    def _add_view(self, turn: Turn, track: bool = True) -> TranscriptEntry:
+        """Add ``turn`` at the end; ``track`` ties it to the session's turn list."""
         view = self._make_view(turn)
         if track:
             self._views.append(view)
-        transcript = self.query_one(Transcript)
-        transcript.mount(view)
-        transcript.scroll_end(animate=False)
-        return view
+        return self.query_one(Transcript).append(view)
 
     def _render_transcript(self) -> None:
-        transcript = self.query_one(Transcript)
-        transcript.remove_children()
         self._views = []
         for turn in self.session.turns:
-            self._add_view(turn)
+            self._views.append(self._make_view(turn))
+        self.query_one(Transcript).show(self._views)
 
     def _notice(self, text: str) -> None:
         self.last_notice = text
@@ -283,7 +284,7 @@ class ChatScreen(Screen):
         self.query_one("#prompt", Input).focus()
         self._update_status()
 
-    def _drop_reply(self, view: SessionTurnView | None, give_input_back: bool) -> None:
+    def _drop_reply(self, view: TranscriptEntry | None, give_input_back: bool) -> None:
         """Nothing useful came back: undo what this generation started."""
         if self._continuing:
             if view is not None:
@@ -430,7 +431,8 @@ class ChatScreen(Screen):
             return
         options = []
         for index, turn in enumerate(self.session.turns):
-            line = f"{index + 1:>3} {self._label(turn.role) or turn.role}: {' '.join(turn.text.split())}"
+            words = " ".join(turn.text.split())
+            line = f"{index + 1:>3} {self._label(turn.role) or turn.role}: {words}"
             options.append((str(index), line if len(line) <= 68 else line[:67] + "…"))
         self.app.push_screen(
             ChoiceDialog("Edit which turn?", options, options[-1][0]), self._turn_picked
