@@ -41,11 +41,13 @@ import psutil
 import llama_cpp
 
 path, n_ctx, use_mmap, fill = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
+flash_attn, kv_type = sys.argv[5] == "1", {"f16": 1, "q8_0": 8, "q4_0": 2}[sys.argv[6]]
 process = psutil.Process()
 before = process.memory_info().rss
 llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_ubatch=512,
                       n_threads=max(1, psutil.cpu_count(logical=False) or 1),
-                      n_gpu_layers=0, use_mmap=use_mmap, verbose=True)
+                      n_gpu_layers=0, use_mmap=use_mmap, verbose=True,
+                      flash_attn=flash_attn, type_k=kv_type, type_v=kv_type)
 loaded = process.memory_info().rss
 n_vocab = llm.n_vocab()
 filled = 0
@@ -61,9 +63,11 @@ print(json.dumps({"before": before, "loaded": loaded, "after": after, "peak": pe
 """
 
 
-def measure(path: Path, n_ctx: int, use_mmap: bool = True, fill: bool = True) -> dict[str, int]:
+def measure(path: Path, n_ctx: int, use_mmap: bool = True, fill: bool = True,
+            flash_attn: bool = False, kv_type: str = "f16") -> dict[str, int]:
+    flags = ["1" if use_mmap else "0", "1" if fill else "0", "1" if flash_attn else "0", kv_type]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(n_ctx), "1" if use_mmap else "0", "1" if fill else "0"],
+        [sys.executable, "-c", CHILD, str(path), str(n_ctx), *flags],
         capture_output=True, text=True, check=True, env={**os.environ, "OMP_WAIT_POLICY": "passive"},
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -126,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gemma", action="store_true", help="use Gemma 3 270M (another architecture)")
     parser.add_argument("--no-mmap", action="store_true")
     parser.add_argument("--no-fill", action="store_true", help="load only, do not fill the context")
+    parser.add_argument("--flash-attn", action="store_true")
+    parser.add_argument("--kv-type", default="f16", choices=("f16", "q8_0", "q4_0"),
+                        help="KV cache type (quantized V needs --flash-attn)")
     args = parser.parse_args(argv)
     if args.gemma:
         args.model = fetch_gemma()
@@ -136,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     info = read_gguf(args.model)
     shape = ModelShape.from_gguf(info)
     print(f"model: {args.model.name} ({info.architecture}, {info.quant}, "
-          f"{info.file_size / 2**20:.1f} MiB, mmap={'off' if args.no_mmap else 'on'})")
+          f"{info.file_size / 2**20:.1f} MiB, mmap={'off' if args.no_mmap else 'on'}, "
+          f"flash attention {'on' if args.flash_attn else 'off'}, KV {args.kv_type})")
     print(f"{'n_ctx':>6} {'estimate':>9} {'RSS growth':>11} {'repacked':>9} {'needed':>8} {'error %':>8}"
           "   (MiB; needed = peak RSS growth - repacked duplicate)")
     worst = 0.0
     for n_ctx in args.ctx:
-        guess = estimate(shape, n_ctx)
-        got = measure(args.model, n_ctx, not args.no_mmap, not args.no_fill)
+        guess = estimate(shape, n_ctx, kv_type=args.kv_type, flash_attn=args.flash_attn)
+        got = measure(args.model, n_ctx, not args.no_mmap, not args.no_fill, args.flash_attn, args.kv_type)
         growth = got["peak"] - got["before"]
         needed = growth - got["repacked"]
         error = (guess.ram_bytes - needed) / needed * 100
