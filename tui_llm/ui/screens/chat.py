@@ -94,7 +94,8 @@ class ChatScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.set_interval(FLUSH_INTERVAL, self._flush)
+        # Runs only while a reply streams: an idle chat screen uses no CPU.
+        self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush, pause=True)
         self.session.start_with_greeting()
         self._render_transcript()
         self._update_title()
@@ -241,6 +242,7 @@ class ChatScreen(Screen):
     @work(exclusive=True, group="generation", exit_on_error=False, description="generate")
     async def generate(self) -> None:
         self.generating = True
+        self._flush_timer.resume()
         self._set_status("Thinking ...")
         failed: str | None = None
         try:
@@ -256,6 +258,7 @@ class ChatScreen(Screen):
             failed = str(exc)
         finally:
             self.generating = False
+            self._flush_timer.pause()
             self._flush()
         self._finish_reply(failed)
 
