@@ -48,7 +48,7 @@ class TuiLlmApp(App):
 
     def on_mount(self) -> None:
         # Everything built at start-up lives as long as the app: keeping it out of the
-        # collector's full passes turns 100+ ms pauses (felt while scrolling) into a few ms.
+        # collector's full passes makes those passes (pauses felt while scrolling) shorter.
         self.call_after_refresh(gc.freeze)
         self.push_screen(HomeScreen())
         for problem in self.config.problems:
