@@ -190,7 +190,7 @@ def test_auto_gpu_layers_for_the_runner(model_path, tmp_path):
     settings = LoadSettings(n_ctx=2048)
     big = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("RTX", 24 * GIB, 23 * GIB),))
     assert hardware.auto_gpu_layers(model_path, settings, big) == 31  # 30 layers + output
-    small = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("tiny", 2 * GIB, int(1.2 * GIB)),))
+    small = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("tiny", 2 * GIB, int(1.6 * GIB)),))
     assert 0 < hardware.auto_gpu_layers(model_path, settings.with_changes(n_ctx=8192), small) < 31
     none = Hardware(ram_total=32 * GIB, ram_available=30 * GIB)
     assert hardware.auto_gpu_layers(model_path, settings, none) == 0
