@@ -57,8 +57,12 @@ if fill:
     llm.eval(tokens)
     filled = llm.n_tokens
 after = process.memory_info().rss
-# The kernel updates the high-water mark lazily: take the current value too.
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, after)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec,
+# so a big parent (a long pytest run) would inflate it. The high-water mark is
+# updated lazily: take the current value too.
+with open("/proc/self/status") as status:
+    hwm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+peak = max(hwm, after)
 print(json.dumps({"before": before, "loaded": loaded, "after": after, "peak": peak, "filled": filled}))
 """
 
