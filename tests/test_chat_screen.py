@@ -93,3 +93,57 @@ async def test_bad_model_file_shows_an_error_and_keeps_the_app(tmp_path):
         assert "not a GGUF model" in turns(screen, "notice")[0].text
         assert screen.query_one("#prompt", Input).disabled
         assert app.is_running
+
+
+async def test_per_model_overrides_apply_when_the_model_loads(model_path):
+    from tui_llm.config import ModelOverrides
+
+    config = make_config()
+    config.set_overrides(model_path, ModelOverrides(n_ctx=512, sampler_preset="deterministic"))
+    app = make_app(config=config, model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        assert app.runner.n_ctx == 512
+        assert app.config.sampler.temperature == 0.0
+        assert any("deterministic" in t.text for t in turns(app.screen, "notice"))
+
+
+class ExplodingRunner:
+    """An engine that fails in a way nobody planned for (UI-only test)."""
+
+    loaded = True
+    model_name = "exploding"
+    n_ctx = 1024
+
+    def __init__(self):
+        from tui_llm.runner import GenerationStats
+
+        self.last_stats = GenerationStats()
+
+    async def stream(self, request, sampler=None):
+        yield "Hal"
+        raise ZeroDivisionError("engine bug")
+
+    def cancel(self):
+        pass
+
+    async def count_tokens(self, text):
+        return len(text.split())
+
+    async def close(self):
+        pass
+
+
+async def test_an_unexpected_engine_error_is_shown_and_the_screen_recovers():
+    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"hello")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("engine bug" in t.text for t in turns(screen, "notice")))
+        assert not screen.generating
+        prompt = screen.query_one("#prompt", Input)
+        assert not prompt.disabled
+        await pilot.press(*"again")
+        assert prompt.value.endswith("again")

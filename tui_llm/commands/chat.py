@@ -121,13 +121,14 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    sampler = config.sampler
+    sampler = config.sampler_for(args.model)
     try:
         if args.max_tokens is not None:
             sampler = sampler.with_changes(max_tokens=args.max_tokens)
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
-        load = config.load.with_changes(n_ctx=args.ctx) if args.ctx else config.load
+        load = config.load_for(args.model)
+        load = load.with_changes(n_ctx=args.ctx) if args.ctx else load
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
 
 from tui_llm.context_window import ContextOverflowError, assemble
 from tui_llm.modes import MODE_HELP, MODES, USER_ROLES, clean_reply
@@ -118,7 +119,7 @@ class ChatScreen(Screen):
         try:
             await self.runner.load(
                 self.model_path,
-                self.app.config.load,
+                self.app.config.load_for(self.model_path),
                 on_progress=lambda stage, fraction: self.post_message(
                     ModelLoadProgress(stage, fraction)
                 ),
@@ -129,10 +130,29 @@ class ChatScreen(Screen):
             self.notify(str(exc), title="Model not loaded", severity="error", timeout=10)
             return
         self._became_ready()
+        preset = self.app.config.overrides_for(self.model_path).sampler_preset
+        if preset:
+            self.app.config.sampler = self.app.config.sampler_for(self.model_path)
+            self._notice(f"Sampler preset for this model: {preset}")
         reason = getattr(self.runner, "template_reason", "")
         template = getattr(getattr(self.runner, "template", None), "name", "")
         if template:
             self._notice(f"Prompt template: {template} ({reason})")
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """A bug or an unexpected engine error must not leave the screen stuck."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.generating = False
+        self._notice(f"Something went wrong ({event.worker.description}): {error}")
+        self.notify(str(error), title="Error", severity="error", timeout=10)
+        prompt = self.query_one("#prompt", Input)
+        if self.ready:
+            prompt.disabled = False
+            prompt.focus()
+        self._update_status()
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self._set_status(f"Loading: {message.stage} ({message.fraction:.0%})")
@@ -254,6 +274,8 @@ class ChatScreen(Screen):
                 self._mark_hidden()
             async for piece in self.runner.stream(assembly.request, assembly.sampler):
                 self._pending += piece
+                if not self._reply_text:
+                    self._flush()  # the first words show at once; the rest at the flush rate
         except (RunnerError, ContextOverflowError, TemplateRenderError) as exc:
             failed = str(exc)
         finally:
