@@ -147,3 +147,21 @@ async def test_an_unexpected_engine_error_is_shown_and_the_screen_recovers():
         assert not prompt.disabled
         await pilot.press(*"again")
         assert prompt.value.endswith("again")
+
+
+async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
+    from textual.widgets import Static
+
+    from tui_llm.ui.dialogs.keys import KeysDialog
+
+    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, KeysDialog))
+        rows = dict(app.screen.rows)
+        assert rows["f3"] == "Setup" and rows["f4"] == "Edit" and rows["^b"] == "Back"
+        assert rows["^c"] == "Stop / quit"
+        assert "^t" not in rows  # Action/Story exists only in adventure mode
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))

@@ -25,6 +25,7 @@ class TuiLlmApp(App):
     TITLE = "tui-llm"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
+        Binding("f1", "keys", "Keys", id="app.keys"),
         Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
     ]
 
@@ -87,6 +88,13 @@ class TuiLlmApp(App):
             return None
         self.notify(f"Queued {status.name} (see Downloads)", title="Download")
         return status
+
+    def action_keys(self) -> None:
+        """Every key of the current screen, for footers too narrow to show them all."""
+        from tui_llm.ui.dialogs.keys import KeysDialog, screen_keys
+
+        if not isinstance(self.screen, KeysDialog):
+            self.push_screen(KeysDialog(screen_keys(self, self.screen)))
 
     def action_interrupt(self) -> None:
         """Ctrl+C stops a generation in progress; otherwise it quits."""

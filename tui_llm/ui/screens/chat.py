@@ -47,12 +47,12 @@ class ChatScreen(Screen):
         Binding("ctrl+g", "continue", "Go on", id="chat.continue"),
         Binding("ctrl+z", "undo", "Undo", id="chat.undo"),
         Binding("ctrl+o", "mode", "Mode", id="chat.mode"),
-        Binding("ctrl+t", "toggle_input", "Act/Story", id="chat.toggle_input"),
+        Binding("ctrl+t", "toggle_input", "Act/Story", id="chat.toggle_input", show=False),
         Binding("f2", "memory", "Memory", id="chat.memory"),
-        Binding("f3", "setup", "Setup", id="chat.setup"),
-        Binding("f4", "edit_turn", "Edit", id="chat.edit"),
-        Binding("ctrl+n", "new_chat", "New", id="chat.new"),
-        Binding("ctrl+b", "back", "Back", id="chat.back"),
+        Binding("f3", "setup", "Setup", id="chat.setup", show=False),
+        Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
+        Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
+        Binding("ctrl+b", "back", "Back", id="chat.back", show=False),
     ]
 
     def __init__(
@@ -155,6 +155,8 @@ class ChatScreen(Screen):
         self._update_status()
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
+        if self.ready:  # a late progress message must not hide the ready status line
+            return
         self._set_status(f"Loading: {message.stage} ({message.fraction:.0%})")
 
     def _became_ready(self) -> None:
