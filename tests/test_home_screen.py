@@ -35,6 +35,9 @@ async def test_empty_machine_offers_the_starter_model():
         ids = option_ids(app)
         assert ids[0] == "starter"
         assert not any(i.startswith("model:") for i in ids)
+        menu = app.screen.query_one("#home-menu", OptionList)
+        hardware = menu.get_option("screen:hardware")
+        assert str(hardware.prompt).startswith("h  Hardware")  # its key is shown, not eaten as markup
 
 
 async def test_model_on_disk_opens_a_chat_from_home(model_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,7 +55,8 @@ class HomeScreen(Screen):
                 Option(f"Get the starter model ({STARTER_FILE}, about 100 MB)", id="starter")
             )
         for entry in registered_screens():
-            menu.add_option(Option(f"{entry.title}  [{entry.key}]", id=f"screen:{entry.name}"))
+            label = Text.assemble((f"{entry.key}  ", "bold"), entry.title)
+            menu.add_option(Option(label, id=f"screen:{entry.name}"))
         menu.add_option(Option("Quit", id="quit"))
         hint = (
             f"No model found in {self._models_dir()}. Start with the starter model."
