@@ -165,3 +165,14 @@ async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
         assert "^t" not in rows  # Action/Story exists only in adventure mode
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+
+
+async def test_notices_show_brackets_as_written():
+    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        app.screen.notify("No [endpoints] in config.toml; [Errno -2] lookup failed")
+        await pilot.pause()
+        shown = [str(n.message) for n in app._notifications]
+        assert "No [endpoints] in config.toml; [Errno -2] lookup failed" in shown
+        assert all(n.markup is False for n in app._notifications)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from tui_llm import locations
 from tui_llm.config import AppConfig
@@ -88,6 +89,18 @@ class TuiLlmApp(App):
             return None
         self.notify(f"Queued {status.name} (see Downloads)", title="Download")
         return status
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notices carry file names, server replies and errors: show them as plain text."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def action_keys(self) -> None:
         """Every key of the current screen, for footers too narrow to show them all."""

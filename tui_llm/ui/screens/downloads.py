@@ -60,9 +60,9 @@ class JobRow(ListItem):
     def __init__(self, status: JobStatus) -> None:
         super().__init__(id=f"job-{status.id}")
         self.status = status
-        self.title = Label("", classes="job-title")
+        self.title = Label("", classes="job-title", markup=False)
         self.bar = ProgressBar(total=None, show_eta=False, classes="job-bar")
-        self.detail = Label("", classes="job-detail")
+        self.detail = Label("", classes="job-detail", markup=False)
 
     def compose(self) -> ComposeResult:
         yield self.title

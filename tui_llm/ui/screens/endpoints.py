@@ -59,7 +59,7 @@ class EndpointsScreen(Screen):
                     id="endpoint-url")
         yield Static("Models", id="models-title")
         yield OptionList(id="model-list")
-        yield Static("", id="endpoint-status")
+        yield Static("", id="endpoint-status", markup=False)
         yield Footer()
 
     @property
