@@ -1,0 +1,214 @@
+"""What does tui-llm cost on top of llama.cpp? Same model, settings, prompt and tokens, three ways:
+
+- raw: ``llama_cpp.Llama.create_completion(stream=True)`` called directly,
+  with the same load settings (the runner's own ``Llama.__getstate__``);
+- runner: ``LlamaCppRunner.stream`` consumed on an asyncio loop (the worker
+  thread, the queue, the stop check per token);
+- chat screen: the headless app at 80x24, Enter pressed in the prompt until the
+  whole reply is on screen (session assembly, token counting, template
+  rendering, 20 Hz batched display).
+
+Greedy sampling, so all three produce the same tokens; the KV cache is cleared
+before every run, so each one evaluates the whole prompt. Runs alternate
+(raw, runner, chat, raw, ...) so background load hits all three alike.
+Figures are medians. Target: runner and chat screen >= 0.98 of raw.
+
+Usage: python bench/runner_overhead.py [--runs 5] [--tokens 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+
+from _common import (
+    STORY_PROMPT,
+    Figure,
+    footer,
+    header,
+    median,
+    sampler_kwargs,
+    show,
+    test_model,
+    use_temporary_home,
+)
+
+
+@dataclass
+class Run:
+    ttft: float
+    total: float
+    tokens: int
+    text: str
+
+    @property
+    def decode_rate(self) -> float:
+        return (self.tokens - 1) / (self.total - self.ttft)
+
+
+def run_raw(llm, prompt_tokens: list[int], kwargs: dict, repeat_last_n: int) -> Run:
+    llm.reset()
+    llm.last_n_tokens_size = repeat_last_n
+    pieces: list[str] = []
+    start = time.perf_counter()
+    first = 0.0
+    for chunk in llm.create_completion(prompt=prompt_tokens, stream=True, **kwargs):
+        text = chunk["choices"][0].get("text", "")
+        if text:
+            if not pieces:
+                first = time.perf_counter()
+            pieces.append(text)
+    end = time.perf_counter()
+    # Counted as tui_llm's runner counts them: the last sampled token is never evaluated.
+    tokens = max(len(pieces), llm.n_tokens - len(prompt_tokens))
+    return Run(first - start, end - start, tokens, "".join(pieces))
+
+
+async def run_runner(runner, prompt: str, sampler) -> Run:
+    await runner._call(runner._llm.reset)
+    pieces: list[str] = []
+    start = time.perf_counter()
+    first = 0.0
+    async for piece in runner.stream(prompt, sampler):
+        if not pieces:
+            first = time.perf_counter()
+        pieces.append(piece)
+    end = time.perf_counter()
+    return Run(first - start, end - start, runner.last_stats.completion_tokens, "".join(pieces))
+
+
+class ReplyWatch:
+    """Times every update of the chat screen's reply view (wraps TurnView.set_text)."""
+
+    def __init__(self) -> None:
+        from tui_llm.ui.widgets.transcript import TurnView
+
+        self.updates: list[tuple[float, str]] = []
+        original = TurnView.set_text
+        watch = self
+
+        def set_text(view, text: str) -> None:
+            original(view, text)
+            if view.role == "assistant":
+                watch.updates.append((time.perf_counter(), text))
+
+        TurnView.set_text = set_text
+
+
+async def run_chat(pilot, screen, watch: ReplyWatch, prompt_text: str) -> Run:
+    from textual.widgets import Input
+
+    runner = screen.runner
+    await runner._call(runner._llm.reset)
+    screen.action_new_chat()
+    await pilot.pause()
+    watch.updates.clear()
+    prompt = screen.query_one("#prompt", Input)
+    prompt.value = prompt_text
+    start = time.perf_counter()
+    await prompt.action_submit()
+    await asyncio.sleep(0)
+    while screen.generating or not watch.updates:
+        await asyncio.sleep(0.01)
+    shown = [(t, text) for t, text in watch.updates if text]
+    first, end = shown[0][0], shown[-1][0]
+    return Run(first - start, end - start, runner.last_stats.completion_tokens, shown[-1][1])
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    import llama_cpp
+
+    from tui_llm.app_factory import make_app
+    from tui_llm.config import AppConfig
+    from tui_llm.load_settings import LoadSettings
+    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.sampler import SamplerSettings
+
+    class RecordingRunner(LlamaCppRunner):
+        """The real runner; remembers the last request the chat screen sent."""
+
+        last_request = None
+
+        def stream(self, request, sampler=None, cancel=None):
+            self.last_request = (request, sampler)
+            return super().stream(request, sampler, cancel)
+
+    model = test_model()
+    settings = LoadSettings(n_ctx=2048)
+    sampler = SamplerSettings(temperature=0.0, max_tokens=args.tokens, seed=1)
+    runner = RecordingRunner()
+    await runner.load(model, settings)
+    raw = llama_cpp.Llama(**runner._llm.__getstate__())
+    print(f"   threads {raw.n_threads} (prompt {raw.n_threads_batch}), n_batch {raw.n_batch}, "
+          f"n_ctx {raw.n_ctx()}, greedy, up to {args.tokens} tokens")
+
+    watch = ReplyWatch()
+    app = make_app(config=AppConfig(sampler=sampler, load=settings), runner=runner, start="chat")
+    results: dict[str, list[Run]] = {"raw": [], "runner": [], "chat": []}
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not getattr(app.screen, "ready", False):
+            await pilot.pause(0.05)
+        screen = app.screen
+        # One chat turn first: it tells us the exact prompt and sampler the app sends.
+        await run_chat(pilot, screen, watch, STORY_PROMPT)
+        request, used_sampler = runner.last_request
+        prompt_text = runner.render(request)
+        prompt_tokens = await runner._call(runner._prompt_tokens, prompt_text)
+        stops = list(dict.fromkeys([*runner.template.stop, *used_sampler.stop]))
+        raw_kwargs = sampler_kwargs(used_sampler, stops)
+        print(f"   prompt: {len(prompt_tokens)} tokens (the chat screen's rendered request)")
+        run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n)  # warm-up, not counted
+        for _ in range(args.runs):
+            results["raw"].append(run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n))
+            results["runner"].append(await run_runner(runner, prompt_text, used_sampler))
+            results["chat"].append(await run_chat(pilot, screen, watch, STORY_PROMPT))
+    raw.close()
+
+    same = {name: len({r.text.strip() for r in runs}) == 1 for name, runs in results.items()}
+    texts = {runs[0].text.strip() for runs in results.values()}
+    tokens = {name: runs[0].tokens for name, runs in results.items()}
+    print(f"   tokens generated: {tokens}; identical text in every run and path: "
+          f"{all(same.values()) and len(texts) == 1}")
+
+    raw_rate = median([r.decode_rate for r in results["raw"]])
+    raw_ttft = median([r.ttft for r in results["raw"]])
+    raw_total = median([r.total for r in results["raw"]])
+    figures = [
+        Figure("raw llama_cpp: decode", raw_rate, "tok/s"),
+        Figure("raw llama_cpp: time to first token", raw_ttft * 1000, "ms"),
+        Figure("raw llama_cpp: whole reply", raw_total, "s"),
+    ]
+    for name, label in (("runner", "runner"), ("chat", "chat screen")):
+        rate = median([r.decode_rate for r in results[name]])
+        ttft = median([r.ttft for r in results[name]])
+        total = median([r.total for r in results[name]])
+        figures += [
+            Figure(f"{label}: decode", rate, "tok/s"),
+            Figure(f"{label}: time to first token", ttft * 1000, "ms"),
+            Figure(f"{label}: whole reply", total, "s"),
+            Figure(f"{label}/raw decode speed", rate / raw_rate, "x", ">= 0.98", rate / raw_rate >= 0.98),
+            Figure(f"{label}/raw first-token speed", raw_ttft / ttft, "x", ">= 0.98", raw_ttft / ttft >= 0.98),
+            Figure(f"{label}/raw whole-reply speed", raw_total / total, "x", ">= 0.98",
+                   raw_total / total >= 0.98),
+        ]
+    show(figures)
+    print("   chat screen times are Enter -> reply text set on screen (updates are batched at 20 Hz,")
+    print("   so its decode figure is first-to-last update; the whole-reply ratio is the fair one).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=256)
+    args = parser.parse_args()
+    use_temporary_home()
+    header("runner_overhead: tui-llm's runner and chat screen vs raw llama_cpp",
+           "python bench/runner_overhead.py " + f"--runs {args.runs} --tokens {args.tokens}")
+    asyncio.run(main_async(args))
+    footer()
+
+
+if __name__ == "__main__":
+    main()
