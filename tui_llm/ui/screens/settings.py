@@ -157,59 +157,45 @@ class SettingsScreen(Screen):
         if row is None:
             return
         self._replace_broken_armed = False
-        if row.group == SAMPLER:
-            self._apply_sampler(row)
-        elif row.group == LOAD:
-            self._apply_load(row)
+        if row.group in (SAMPLER, LOAD):
+            self._apply_group(row)
         else:
             self._apply_model_value(row)
         self._show_help(row)
 
-    def _apply_sampler(self, edited: SettingRow) -> None:
+    def _group_parts(self, group: str) -> tuple[Any, str]:
+        """The module that parses the group's fields, and the config attribute it edits."""
+        return (sampler_fields, "sampler") if group == SAMPLER else (load_fields, "load")
+
+    def _apply_group(self, edited: SettingRow) -> None:
+        """Re-read every row of the edited group; apply only if all of it is valid."""
+        fields_module, attribute = self._group_parts(edited.group)
         values: dict[str, Any] = {}
-        for row in self._rows(SAMPLER):
+        for row in self._rows(edited.group):
             try:
-                values[row.field] = sampler_fields.parse_value(row.field, _text(row))
+                values[row.field] = fields_module.parse_value(row.field, _text(row))
             except ValueError as exc:
                 if row is edited:
-                    edited.set_error(self._still_using(exc, SAMPLER, edited.field))
+                    edited.set_error(self._still_using(exc, edited.group, edited.field))
                     return
         try:
-            settings = self.app.config.sampler.with_changes(**values)
+            settings = getattr(self.app.config, attribute).with_changes(**values)
         except (ValueError, TypeError) as exc:
-            edited.set_error(self._still_using(exc, SAMPLER, edited.field))
+            edited.set_error(self._still_using(exc, edited.group, edited.field))
             return
-        for row in self._rows(SAMPLER):
+        for row in self._rows(edited.group):
             row.set_error("")
-        self.app.config.sampler = settings
-        self._mark_preset()
+        setattr(self.app.config, attribute, settings)
+        if edited.group == SAMPLER:
+            self._mark_preset()
+        else:
+            self._mark_reloads()
 
     def _still_using(self, error: Exception, group: str, name: str) -> str:
         """The error, and the value that stays in use until the text is valid."""
-        if group == SAMPLER:
-            current = sampler_fields.format_value(name, getattr(self.app.config.sampler, name))
-        else:
-            current = load_fields.format_value(name, getattr(self.app.config.load, name))
+        fields_module, attribute = self._group_parts(group)
+        current = fields_module.format_value(name, getattr(getattr(self.app.config, attribute), name))
         return f"{error} (still using {current or 'none'})"
-
-    def _apply_load(self, edited: SettingRow) -> None:
-        values: dict[str, Any] = {}
-        for row in self._rows(LOAD):
-            try:
-                values[row.field] = load_fields.parse_value(row.field, _text(row))
-            except ValueError as exc:
-                if row is edited:
-                    edited.set_error(self._still_using(exc, LOAD, edited.field))
-                    return
-        try:
-            settings = self.app.config.load.with_changes(**values)
-        except (ValueError, TypeError) as exc:
-            edited.set_error(self._still_using(exc, LOAD, edited.field))
-            return
-        for row in self._rows(LOAD):
-            row.set_error("")
-        self.app.config.load = settings
-        self._mark_reloads()
 
     def _apply_model_value(self, row: SettingRow) -> None:
         text = _text(row).strip()
