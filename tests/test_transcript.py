@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
@@ -36,6 +38,16 @@ def screen_lines(app) -> list[str]:
 
 def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
+
+
+async def shows(pilot, text: str, timeout: float = 5.0) -> bool:
+    """Whether ``text`` is on screen once the app has settled (polls, up to ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in screen_text(pilot.app):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await pilot.pause(0.02)
+    return True
 
 
 # -- wrapping ------------------------------------------------------------------
@@ -75,10 +87,9 @@ async def test_a_long_transcript_builds_widgets_only_for_the_newest_turns():
         assert [view.text for view in views] == [item.text for item in items[-TAIL_KEEP:]]
         assert transcript.entries == items
         # At the bottom: the last turn is on screen.
-        assert "turn 1999" in screen_text(app)
+        assert await shows(pilot, "turn 1999")
         transcript.scroll_home(animate=False)
-        await pilot.pause()
-        assert "turn 0 word" in screen_text(app)
+        assert await shows(pilot, "turn 0 word")
         assert "turn 1999" not in screen_text(app)
 
 
@@ -106,7 +117,7 @@ async def test_appending_past_the_limit_folds_old_turns_and_keeps_their_order():
         assert len(transcript.query(TurnView)) <= TAIL_MAX
         assert transcript.entries == added
         assert added[0].view is None and added[-1].view is not None
-        assert "turn 64" in screen_text(app)
+        assert await shows(pilot, "turn 64")
 
 
 async def test_entries_in_the_history_can_still_be_edited_marked_and_removed(monkeypatch):
@@ -121,8 +132,7 @@ async def test_entries_in_the_history_can_still_be_edited_marked_and_removed(mon
         first = items[0]
         assert first.view is None
         first.set_text("rewritten first turn")
-        await pilot.pause()
-        assert "rewritten first turn" in screen_text(app)
+        assert await shows(pilot, "rewritten first turn")
 
         history = transcript.history
         normal = list(history.render_line(0))[1].style.color
@@ -148,7 +158,7 @@ async def test_changes_to_a_turn_shown_as_a_widget_reach_the_widget():
         await pilot.pause()
         assert entry.view.text == "Hello there"
         assert entry.view.has_class("out-of-context")
-        assert "Model: Hello there" in screen_text(app)
+        assert await shows(pilot, "Model: Hello there")
 
 
 async def test_add_turn_returns_the_view_and_follow_keeps_the_end_in_sight():
@@ -163,7 +173,7 @@ async def test_add_turn_returns_the_view_and_follow_keeps_the_end_in_sight():
             transcript.follow()
             await pilot.pause()
         assert transcript.scroll_y == transcript.max_scroll_y > 0
-        assert "line 39" in screen_text(app)
+        assert await shows(pilot, "line 39")
 
 
 @pytest.mark.parametrize("role,label,expected", [
@@ -177,3 +187,18 @@ def test_entry_content_has_the_same_prefix_as_the_views(role, label, expected):
     text, bold, _ = TranscriptEntry(role, "hi", label).content()
     assert text == expected
     assert text[:bold] == expected[: len(expected) - 2]
+
+
+async def test_a_growing_reply_always_has_the_height_of_its_text():
+    app = TranscriptApp()
+    async with app.run_test(size=(40, 30)) as pilot:
+        transcript = app.query_one(Transcript)
+        reply = transcript.add_turn("assistant", "")
+        text = ""
+        for n in range(30):
+            text += f"w{n} "
+            reply.set_text(text)
+            await pilot.pause()
+            # "Model: " plus the words, wrapped to 38 cells (padding one each side).
+            assert reply.size.height == len(wrap_text("Model: " + text, 38))
+        assert await shows(pilot, "w29")

@@ -23,6 +23,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.strip import Strip
+from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -82,6 +83,22 @@ class TurnView(Static):
     def set_text(self, text: str) -> None:
         self.text = text
         self._render_text()
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        """As ``Static.update``, but a text that still wraps to the same height only repaints.
+
+        A streaming reply changes ~20 times a second: a layout pass lays out the whole
+        screen, a repaint redraws this widget alone.
+        """
+        super().update(content, layout=False)
+        if layout and not self._same_height():
+            self.refresh(layout=True)
+
+    def _same_height(self) -> bool:
+        size = self.content_size
+        if not self.is_mounted or size.width <= 0:
+            return False
+        return self.get_content_height(size, self.app.size, size.width) == size.height
 
 
 ViewFactory = Callable[["TranscriptEntry"], TurnView]
@@ -438,11 +455,17 @@ class Transcript(VerticalScroll, can_focus=False):
     def _fold(self, count: int) -> None:
         """Move the ``count`` oldest widgets into the history (same lines, no widgets)."""
         folded, self._tail = self._tail[:count], self._tail[count:]
+        views = [entry.view for entry in folded if entry.view is not None]
         for entry in folded:
-            if entry.view is not None:
-                entry.view.remove()
-                entry.view = None
+            entry.view = None
+        removed = self.remove_children(views)
         self.history.extend(folded)
+
+        async def scroll_when_settled() -> None:
+            await removed  # the widgets leave the DOM a little later than this call
+            self.scroll_end(animate=False)
+
+        self.call_later(scroll_when_settled)
 
     def follow(self) -> None:
         if self.max_scroll_y - self.scroll_y <= 3:
