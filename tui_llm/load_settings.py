@@ -19,6 +19,18 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def decode_threads() -> int:
+    """Physical cores, but never every hardware thread: the app needs one for itself.
+
+    When llama.cpp holds every CPU, each time the app's own thread runs (drawing the
+    reply, reading keys) a llama.cpp worker is descheduled and the others wait for it.
+    On 2 cores without SMT, 2 threads stream slower through the chat screen than 1
+    (bench/auto_settings.py), and collapse when anything else runs.
+    """
+    logical = psutil.cpu_count() or 1
+    return max(1, min(physical_cores(), logical - 1))
+
+
 @dataclass(frozen=True)
 class LoadFieldHelp:
     label: str
@@ -28,8 +40,10 @@ class LoadFieldHelp:
 FIELD_HELP: dict[str, LoadFieldHelp] = {
     "n_ctx": LoadFieldHelp("Context size", "Tokens the model can see at once; more costs memory."),
     "n_gpu_layers": LoadFieldHelp("GPU layers", "Layers run on the GPU; auto = as many as fit, 0 = CPU only."),
-    "n_threads": LoadFieldHelp("Threads", "CPU threads for writing replies; auto = physical cores."),
-    "n_threads_batch": LoadFieldHelp("Prompt threads", "CPU threads for reading the prompt; auto = as above."),
+    "n_threads": LoadFieldHelp(
+        "Threads", "CPU threads for writing replies; auto = physical cores, one CPU left to the app."
+    ),
+    "n_threads_batch": LoadFieldHelp("Prompt threads", "CPU threads for reading the prompt; auto = physical cores."),
     "n_batch": LoadFieldHelp("Batch size", "Prompt tokens read per step; bigger is faster, uses more memory."),
     "n_ubatch": LoadFieldHelp("Micro-batch", "Physical batch size inside one step."),
     "flash_attn": LoadFieldHelp("Flash attention", "Faster, leaner attention; needed for a quantized KV cache."),
@@ -82,9 +96,11 @@ class LoadSettings:
         return replace(base or cls(), **values)
 
     def resolved_threads(self) -> int:
-        # Physical cores, not llama-cpp-python's default of half the CPUs:
-        # on 2 cores that alone is ~38% faster decode.
-        return self.n_threads or physical_cores()
+        return self.n_threads or decode_threads()
+
+    def resolved_batch_threads(self) -> int:
+        # Reading the prompt, the app is idle: every physical core helps.
+        return self.n_threads_batch or self.n_threads or physical_cores()
 
 
 def _whole(name: str, value: Any, low: int, high: int, allow_auto: bool = False) -> None:

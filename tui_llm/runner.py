@@ -184,7 +184,7 @@ class LlamaCppRunner:
             n_gpu_layers=(settings.n_gpu_layers if settings.n_gpu_layers is not None
                           else auto_gpu_layers(path, settings)),
             n_threads=settings.resolved_threads(),
-            n_threads_batch=settings.n_threads_batch or settings.resolved_threads(),
+            n_threads_batch=settings.resolved_batch_threads(),
             n_batch=settings.n_batch,
             n_ubatch=settings.n_ubatch,
             flash_attn=settings.flash_attn,
