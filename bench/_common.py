@@ -133,3 +133,34 @@ def sampler_kwargs(sampler: Any, stop: Sequence[str] = ()) -> dict[str, Any]:
         seed=sampler.seed if sampler.seed >= 0 else None,
         stop=list(stop) or None,
     )
+
+
+class ReplyWatch:
+    """Times every update of an assistant turn on screen (wraps TurnView.set_text)."""
+
+    def __init__(self) -> None:
+        from tui_llm.ui.widgets.transcript import TurnView
+
+        self.updates: list[tuple[float, str]] = []
+        original = TurnView.set_text
+        watch = self
+
+        def set_text(view: Any, text: str) -> None:
+            original(view, text)
+            if view.role == "assistant":
+                watch.updates.append((time.perf_counter(), text))
+
+        TurnView.set_text = set_text  # type: ignore[method-assign]
+
+
+async def submit(screen: Any, text: str) -> None:
+    """Type ``text`` into the chat screen's prompt and send it; returns once generation started."""
+    import asyncio
+
+    from textual.widgets import Input
+
+    prompt = screen.query_one("#prompt", Input)
+    prompt.value = text
+    await prompt.action_submit()
+    while not screen.generating:
+        await asyncio.sleep(0.005)

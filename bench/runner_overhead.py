@@ -9,11 +9,11 @@
   rendering, 20 Hz batched display).
 
 Greedy sampling, so all three produce the same tokens; the KV cache is cleared
-before every run, so each one evaluates the whole prompt. Runs alternate
-(raw, runner, chat, raw, ...) so background load hits all three alike.
+before every run, so each one evaluates the whole prompt. Runs alternate, in a
+different order each round, so background load hits all three alike.
 Figures are medians. Target: runner and chat screen >= 0.98 of raw.
 
-Usage: python bench/runner_overhead.py [--runs 5] [--tokens 256]
+Usage: python bench/runner_overhead.py [--runs 9] [--tokens 256] [--threads N]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from _common import (
     STORY_PROMPT,
     Figure,
+    ReplyWatch,
     footer,
     header,
     median,
@@ -79,24 +80,6 @@ async def run_runner(runner, prompt: str, sampler) -> Run:
     return Run(first - start, end - start, runner.last_stats.completion_tokens, "".join(pieces))
 
 
-class ReplyWatch:
-    """Times every update of the chat screen's reply view (wraps TurnView.set_text)."""
-
-    def __init__(self) -> None:
-        from tui_llm.ui.widgets.transcript import TurnView
-
-        self.updates: list[tuple[float, str]] = []
-        original = TurnView.set_text
-        watch = self
-
-        def set_text(view, text: str) -> None:
-            original(view, text)
-            if view.role == "assistant":
-                watch.updates.append((time.perf_counter(), text))
-
-        TurnView.set_text = set_text
-
-
 async def run_chat(pilot, screen, watch: ReplyWatch, prompt_text: str) -> Run:
     from textual.widgets import Input
 
@@ -136,7 +119,7 @@ async def main_async(args: argparse.Namespace) -> None:
             return super().stream(request, sampler, cancel)
 
     model = test_model()
-    settings = LoadSettings(n_ctx=2048)
+    settings = LoadSettings(n_ctx=2048, n_threads=args.threads)
     sampler = SamplerSettings(temperature=0.0, max_tokens=args.tokens, seed=1)
     runner = RecordingRunner()
     await runner.load(model, settings)
@@ -160,10 +143,17 @@ async def main_async(args: argparse.Namespace) -> None:
         raw_kwargs = sampler_kwargs(used_sampler, stops)
         print(f"   prompt: {len(prompt_tokens)} tokens (the chat screen's rendered request)")
         run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n)  # warm-up, not counted
-        for _ in range(args.runs):
-            results["raw"].append(run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n))
-            results["runner"].append(await run_runner(runner, prompt_text, used_sampler))
-            results["chat"].append(await run_chat(pilot, screen, watch, STORY_PROMPT))
+        paths = ["raw", "runner", "chat"]
+        for run in range(args.runs):
+            # A different order each round, so a slow moment does not always hit the same path.
+            for path in paths[run % 3:] + paths[: run % 3]:
+                if path == "raw":
+                    result = run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n)
+                elif path == "runner":
+                    result = await run_runner(runner, prompt_text, used_sampler)
+                else:
+                    result = await run_chat(pilot, screen, watch, STORY_PROMPT)
+                results[path].append(result)
     raw.close()
 
     same = {name: len({r.text.strip() for r in runs}) == 1 for name, runs in results.items()}
@@ -172,6 +162,8 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"   tokens generated: {tokens}; identical text in every run and path: "
           f"{all(same.values()) and len(texts) == 1}")
 
+    for name, runs in results.items():
+        print(f"   {name} decode tok/s per run: {' '.join(f'{r.decode_rate:.0f}' for r in runs)}")
     raw_rate = median([r.decode_rate for r in results["raw"]])
     raw_ttft = median([r.ttft for r in results["raw"]])
     raw_total = median([r.total for r in results["raw"]])
@@ -200,12 +192,15 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="decode threads (default: the app's automatic choice)")
     args = parser.parse_args()
     use_temporary_home()
     header("runner_overhead: tui-llm's runner and chat screen vs raw llama_cpp",
-           "python bench/runner_overhead.py " + f"--runs {args.runs} --tokens {args.tokens}")
+           "python bench/runner_overhead.py " + f"--runs {args.runs} --tokens {args.tokens}"
+           + (f" --threads {args.threads}" if args.threads else ""))
     asyncio.run(main_async(args))
     footer()
 

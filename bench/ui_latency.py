@@ -32,11 +32,13 @@ from typing import AsyncIterator
 from _common import (
     STORY_PROMPT,
     Figure,
+    ReplyWatch,
     footer,
     header,
     median,
     percentile,
     show,
+    submit,
     test_model,
     use_temporary_home,
 )
@@ -105,24 +107,6 @@ async def probe_keys(app, screen, count: int, restart) -> tuple[list[float], lis
     return probe.handled, probe.painted
 
 
-class ReplyWatch:
-    """Times every update of an assistant view (wraps TurnView.set_text)."""
-
-    def __init__(self) -> None:
-        from tui_llm.ui.widgets.transcript import TurnView
-
-        self.updates: list[tuple[float, str]] = []
-        original = TurnView.set_text
-        watch = self
-
-        def set_text(view, text: str) -> None:
-            original(view, text)
-            if view.role == "assistant":
-                watch.updates.append((time.perf_counter(), text))
-
-        TurnView.set_text = set_text
-
-
 class ScriptedRunner:
     """SCRIPTED, for UI throughput only: numbered tokens from a thread at a fixed rate."""
 
@@ -178,16 +162,6 @@ class ScriptedRunner:
 
     async def close(self) -> None:
         self.cancel()
-
-
-async def submit(screen, text: str) -> None:
-    from textual.widgets import Input
-
-    prompt = screen.query_one("#prompt", Input)
-    prompt.value = text
-    await prompt.action_submit()
-    while not screen.generating:
-        await asyncio.sleep(0.005)
 
 
 async def part_real(args) -> list[Figure]:
