@@ -176,3 +176,27 @@ async def test_notices_show_brackets_as_written():
         shown = [str(n.message) for n in app._notifications]
         assert "No [endpoints] in config.toml; [Errno -2] lookup failed" in shown
         assert all(n.markup is False for n in app._notifications)
+
+
+async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus():
+    from tui_llm.ui.widgets.transcript import Transcript
+
+    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        transcript = app.screen.query_one(Transcript)
+        for n in range(30):
+            transcript.add_turn("notice", f"line {n}")
+        await pilot.pause()
+        transcript.scroll_end(animate=False)
+        await pilot.pause()
+        bottom = transcript.scroll_y
+        assert bottom > 0
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert transcript.scroll_y < bottom
+        assert app.screen.focused is app.screen.query_one("#prompt", Input)
+        await pilot.press("pagedown")
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert transcript.scroll_y == bottom

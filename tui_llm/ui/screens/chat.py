@@ -53,6 +53,9 @@ class ChatScreen(Screen):
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
         Binding("ctrl+b", "back", "Back", id="chat.back", show=False),
+        Binding("pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False),
+        Binding("pagedown", "scroll_transcript(1)", "Scroll down", id="chat.page_down", show=False),
+        Binding("ctrl+end", "scroll_transcript(0)", "Latest", id="chat.latest", show=False),
     ]
 
     def __init__(
@@ -497,6 +500,16 @@ class ChatScreen(Screen):
         self.session.start_with_greeting()
         self._render_transcript()
         self._update_status()
+
+    def action_scroll_transcript(self, direction: int) -> None:
+        """The transcript never takes focus, so the prompt keeps the keys: scroll it from here."""
+        transcript = self.query_one(Transcript)
+        if direction < 0:
+            transcript.scroll_page_up(animate=False)
+        elif direction > 0:
+            transcript.scroll_page_down(animate=False)
+        else:
+            transcript.scroll_end(animate=False)
 
     def action_back(self) -> None:
         if self.generating:
