@@ -115,26 +115,6 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def sampler_kwargs(sampler: Any, stop: Sequence[str] = ()) -> dict[str, Any]:
-    """``create_completion`` arguments for a SamplerSettings, as tui_llm's runner passes them."""
-    return dict(
-        max_tokens=sampler.max_tokens,
-        temperature=sampler.temperature,
-        min_p=sampler.min_p,
-        top_p=sampler.top_p,
-        top_k=sampler.top_k,
-        typical_p=sampler.typical_p,
-        repeat_penalty=sampler.repeat_penalty,
-        presence_penalty=sampler.presence_penalty,
-        frequency_penalty=sampler.frequency_penalty,
-        mirostat_mode=sampler.mirostat_mode,
-        mirostat_tau=sampler.mirostat_tau,
-        mirostat_eta=sampler.mirostat_eta,
-        seed=sampler.seed if sampler.seed >= 0 else None,
-        stop=list(stop) or None,
-    )
-
-
 class ReplyWatch:
     """Times every update of an assistant turn on screen (wraps TurnView.set_text)."""
 

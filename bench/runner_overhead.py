@@ -30,7 +30,6 @@ from _common import (
     footer,
     header,
     median,
-    sampler_kwargs,
     show,
     test_model,
     use_temporary_home,
@@ -106,7 +105,7 @@ async def main_async(args: argparse.Namespace) -> None:
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
     from tui_llm.load_settings import LoadSettings
-    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.runner import LlamaCppRunner, completion_kwargs
     from tui_llm.sampler import SamplerSettings
 
     class RecordingRunner(LlamaCppRunner):
@@ -139,8 +138,7 @@ async def main_async(args: argparse.Namespace) -> None:
         request, used_sampler = runner.last_request
         prompt_text = runner.render(request)
         prompt_tokens = await runner._call(runner._prompt_tokens, prompt_text)
-        stops = list(dict.fromkeys([*runner.template.stop, *used_sampler.stop]))
-        raw_kwargs = sampler_kwargs(used_sampler, stops)
+        raw_kwargs = completion_kwargs(used_sampler, runner.stop_strings(used_sampler))
         print(f"   prompt: {len(prompt_tokens)} tokens (the chat screen's rendered request)")
         run_raw(raw, prompt_tokens, raw_kwargs, used_sampler.repeat_last_n)  # warm-up, not counted
         paths = ["raw", "runner", "chat"]

@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from tui_llm.runner import LlamaCppRunner
+from tui_llm.runner import LlamaCppRunner, completion_kwargs
 from tui_llm.sampler import (
     DEFAULT_PRESET,
     FIELD_HELP,
@@ -115,9 +115,12 @@ def test_runner_passes_every_sampler_field_llama_cpp_accepts():
 
     accepted = set(inspect.signature(Llama.create_completion).parameters)
     runner_source = inspect.getsource(LlamaCppRunner._generate_sync)
+    assert "**completion_kwargs(" in runner_source
+    passed = completion_kwargs(SamplerSettings(), [])
+    assert set(passed) <= accepted
     for f in fields(SamplerSettings):
         if f.name in accepted:
-            assert f"{f.name}=" in runner_source, f"{f.name} is not passed to create_completion"
+            assert f.name in passed, f"{f.name} is not passed to create_completion"
     # Not a create_completion argument: llama-cpp-python reads it from the Llama object
     # each time it builds a sampler, so the runner sets it per request.
     assert "repeat_last_n" not in accepted

@@ -318,30 +318,16 @@ class LlamaCppRunner:
         stats.evaluated_prompt_tokens = len(tokens) - _common_prefix(llm, tokens)
         self.last_stats = stats
         max_tokens = min(sampler.max_tokens, n_ctx - len(tokens))
-        stop = list(dict.fromkeys([*self.template.stop, *sampler.stop]))
         # llama-cpp-python takes the penalty window from this attribute on every call.
         llm.last_n_tokens_size = sampler.repeat_last_n if sampler.repeat_last_n >= 0 else n_ctx
         started = time.perf_counter()
         chunks = llm.create_completion(
             prompt=tokens,
-            max_tokens=max_tokens,
-            temperature=sampler.temperature,
-            min_p=sampler.min_p,
-            top_p=sampler.top_p,
-            top_k=sampler.top_k,
-            typical_p=sampler.typical_p,
-            repeat_penalty=sampler.repeat_penalty,
-            presence_penalty=sampler.presence_penalty,
-            frequency_penalty=sampler.frequency_penalty,
-            mirostat_mode=sampler.mirostat_mode,
-            mirostat_tau=sampler.mirostat_tau,
-            mirostat_eta=sampler.mirostat_eta,
-            seed=sampler.seed if sampler.seed >= 0 else None,
-            stop=stop or None,
             stream=True,
             stopping_criteria=llama_cpp.StoppingCriteriaList(
                 [lambda _ids, _logits: stop_event.is_set()]
             ),
+            **completion_kwargs(sampler, self.stop_strings(sampler), max_tokens),
         )
         for chunk in chunks:
             choice = chunk["choices"][0]
@@ -361,11 +347,37 @@ class LlamaCppRunner:
         if stats.cancelled:
             stats.finish_reason = "cancelled"
 
+    def stop_strings(self, sampler: SamplerSettings) -> list[str]:
+        """The template's stop strings, then the sampler's, each once."""
+        return list(dict.fromkeys([*self.template.stop, *sampler.stop]))
+
     def _prompt_tokens(self, prompt: str) -> list[int]:
         llm = self._llm
         bos_text = self.info.bos_token if self.info else ""
         add_bos = bool(llm._model.add_bos_token()) and not (bos_text and prompt.startswith(bos_text))
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def completion_kwargs(
+    sampler: SamplerSettings, stop: Sequence[str], max_tokens: int | None = None
+) -> dict[str, Any]:
+    """The sampling arguments of ``Llama.create_completion`` for these settings."""
+    return dict(
+        max_tokens=sampler.max_tokens if max_tokens is None else max_tokens,
+        temperature=sampler.temperature,
+        min_p=sampler.min_p,
+        top_p=sampler.top_p,
+        top_k=sampler.top_k,
+        typical_p=sampler.typical_p,
+        repeat_penalty=sampler.repeat_penalty,
+        presence_penalty=sampler.presence_penalty,
+        frequency_penalty=sampler.frequency_penalty,
+        mirostat_mode=sampler.mirostat_mode,
+        mirostat_tau=sampler.mirostat_tau,
+        mirostat_eta=sampler.mirostat_eta,
+        seed=sampler.seed if sampler.seed >= 0 else None,
+        stop=list(stop) or None,
+    )
 
 
 def _common_prefix(llm: Any, tokens: list[int]) -> int:
