@@ -11,6 +11,8 @@ from typing import Any
 
 import psutil
 
+from tui_llm.sampler import FieldHelp
+
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 AUTO = "auto"
 
@@ -31,26 +33,20 @@ def decode_threads() -> int:
     return max(1, min(physical_cores(), logical - 1))
 
 
-@dataclass(frozen=True)
-class LoadFieldHelp:
-    label: str
-    help: str
-
-
-FIELD_HELP: dict[str, LoadFieldHelp] = {
-    "n_ctx": LoadFieldHelp("Context size", "Tokens the model can see at once; more costs memory."),
-    "n_gpu_layers": LoadFieldHelp("GPU layers", "Layers run on the GPU; auto = as many as fit, 0 = CPU only."),
-    "n_threads": LoadFieldHelp(
+FIELD_HELP: dict[str, FieldHelp] = {
+    "n_ctx": FieldHelp("Context size", "Tokens the model can see at once; more costs memory."),
+    "n_gpu_layers": FieldHelp("GPU layers", "Layers run on the GPU; auto = as many as fit, 0 = CPU only."),
+    "n_threads": FieldHelp(
         "Threads", "CPU threads for writing replies; auto = physical cores, one CPU left to the app."
     ),
-    "n_threads_batch": LoadFieldHelp("Prompt threads", "CPU threads for reading the prompt; auto = physical cores."),
-    "n_batch": LoadFieldHelp("Batch size", "Prompt tokens read per step; bigger is faster, uses more memory."),
-    "n_ubatch": LoadFieldHelp("Micro-batch", "Physical batch size inside one step."),
-    "flash_attn": LoadFieldHelp("Flash attention", "Faster, leaner attention; needed for a quantized KV cache."),
-    "kv_cache_type": LoadFieldHelp("KV cache type", "f16 = exact; q8_0 / q4_0 halve or quarter its memory."),
-    "rope_freq_base": LoadFieldHelp("RoPE base", "RoPE frequency base for longer contexts (NTK); 0 = the model's."),
-    "rope_freq_scale": LoadFieldHelp("RoPE scale", "Linear RoPE scaling, e.g. 0.5 doubles the context; 0 = the model's."),
-    "use_mmap": LoadFieldHelp("Memory-map", "Map the file instead of reading it; faster start, shared pages."),
+    "n_threads_batch": FieldHelp("Prompt threads", "CPU threads for reading the prompt; auto = physical cores."),
+    "n_batch": FieldHelp("Batch size", "Prompt tokens read per step; bigger is faster, uses more memory."),
+    "n_ubatch": FieldHelp("Micro-batch", "Physical batch size inside one step."),
+    "flash_attn": FieldHelp("Flash attention", "Faster, leaner attention; needed for a quantized KV cache."),
+    "kv_cache_type": FieldHelp("KV cache type", "f16 = exact; q8_0 / q4_0 halve or quarter its memory."),
+    "rope_freq_base": FieldHelp("RoPE base", "RoPE frequency base for longer contexts (NTK); 0 = the model's."),
+    "rope_freq_scale": FieldHelp("RoPE scale", "Linear RoPE scaling, e.g. 0.5 doubles the context; 0 = the model's."),
+    "use_mmap": FieldHelp("Memory-map", "Map the file instead of reading it; faster start, shared pages."),
 }
 
 # Fields where None means "decide for this machine" (shown and typed as "auto").
