@@ -19,7 +19,8 @@ from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
 from tui_llm.load_settings import LoadSettings
 from tui_llm.sampler import SamplerSettings
-from tui_llm.templates import CHATML, PromptTemplate, TemplateRenderError
+from tui_llm import gguf_info
+from tui_llm.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
 
 Messages = Sequence[dict[str, str]]
 ProgressCallback = Callable[[str, float], None]
@@ -109,10 +110,6 @@ def check_model_file(path: Path) -> None:
             "tui-llm runs GGUF files; older GGML .bin files must be converted."
         )
     try:
-        from tui_llm import gguf_info
-    except ImportError:
-        return
-    try:
         gguf_info.check_complete(path)
     except gguf_info.GGUFError as exc:
         raise ModelLoadError(str(exc)) from exc
@@ -168,7 +165,7 @@ class LlamaCppRunner:
             self.template, self.template_reason = template, "chosen by the caller"
         else:
             # Detection reads preset files and renders probes: keep it off the event loop.
-            self.template, self.template_reason = await self._call(_default_template, info)
+            self.template, self.template_reason = await self._call(detect_template, info)
         report("ready", 1.0)
         return info
 
@@ -416,22 +413,3 @@ def _model_info(path: Path, llm: Any) -> ModelInfo:
         eos_token=_token_text(llm, llm.token_eos()),
         metadata=meta,
     )
-
-
-def _default_template(info: ModelInfo) -> tuple[PromptTemplate, str]:
-    try:
-        from tui_llm.templates import detect_template
-    except ImportError:
-        detect_template = None
-    if detect_template is not None:
-        return detect_template(info)
-    if info.embedded_template:
-        template = PromptTemplate(
-            name="embedded",
-            source=info.embedded_template,
-            stop=(info.eos_token,) if info.eos_token else (),
-            bos_token=info.bos_token,
-            eos_token=info.eos_token,
-        )
-        return template, "the chat template embedded in the GGUF"
-    return CHATML, "no template found in the model: using ChatML"
