@@ -91,8 +91,8 @@ def main() -> None:
 
     import llama_cpp
 
-    from tui_llm.load_settings import LoadSettings, physical_cores
-    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings, physical_cores
+    from tui_llm.engine.llama import LlamaCppRunner
 
     model = test_model()
     runner = LlamaCppRunner()
@@ -159,9 +159,9 @@ async def through_chat(model, args) -> list[Figure]:
 
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
-    from tui_llm.load_settings import LoadSettings, physical_cores
-    from tui_llm.runner import LlamaCppRunner
-    from tui_llm.sampler import SamplerSettings
+    from tui_llm.engine.load_settings import LoadSettings, physical_cores
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.sampler import SamplerSettings
     from tui_llm.ui.screens.chat import ChatScreen
 
     automatic = LoadSettings(n_ctx=N_CTX)

@@ -1,9 +1,9 @@
-"""How fast does tui_llm.downloads move bytes, and what does a resume cost?
+"""How fast does tui_llm.hub.downloads move bytes, and what does a resume cost?
 
 Serves the test model from the test hub (tests/hubserver.py) on 127.0.0.1 and
 times, for the same file:
 - huggingface_hub's own hf_hub_download (the reference),
-- tui_llm.downloads.download_file from scratch (transfer + SHA-256 + rename),
+- tui_llm.hub.downloads.download_file from scratch (transfer + SHA-256 + rename),
 - a resume after the connection dropped at half the file (fetches only the rest),
 - the check of a file already in place (hashing only).
 Loopback has no network limit, so these figures are the per-byte overhead of
@@ -45,7 +45,7 @@ def main() -> None:
 
     from huggingface_hub import hf_hub_download
 
-    from tui_llm.downloads import download_file
+    from tui_llm.hub.downloads import download_file
 
     model = fetch_test_model()
     size = model.stat().st_size

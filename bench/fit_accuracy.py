@@ -1,4 +1,4 @@
-"""How close is tui_llm.fit's RAM estimate to what llama.cpp really uses?
+"""How close is tui_llm.machine.fit's RAM estimate to what llama.cpp really uses?
 
 For each context size, a fresh subprocess imports llama_cpp, notes its RSS,
 loads the model on the CPU, then fills the whole context with tokens in
@@ -125,8 +125,8 @@ def fetch_gemma() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tui_llm.fit import ModelShape, estimate
-    from tui_llm.gguf_info import read_gguf
+    from tui_llm.machine.fit import ModelShape, estimate
+    from tui_llm.models.gguf import read_gguf
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", type=Path)

@@ -52,9 +52,9 @@ def measure(model: Path, n_ctx: int, layers: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tui_llm.fit import ModelShape, estimate, suggest_gpu_layers
-    from tui_llm.gguf_info import read_gguf
-    from tui_llm.hardware import probe
+    from tui_llm.machine.fit import ModelShape, estimate, suggest_gpu_layers
+    from tui_llm.models.gguf import read_gguf
+    from tui_llm.machine.hardware import probe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", type=Path)

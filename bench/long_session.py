@@ -27,7 +27,7 @@ WORDS = ("the keeper climbed stairs lamp sea night ship storm bottle message lig
 
 
 def make_session(turns: int):
-    from tui_llm.sessions import Session
+    from tui_llm.chat.sessions import Session
 
     chooser = random.Random(3)
     session = Session(mode="chat")
@@ -57,9 +57,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
-    from tui_llm.load_settings import LoadSettings
-    from tui_llm.runner import LlamaCppRunner
-    from tui_llm.sessions import load_session, save_session
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.chat.sessions import load_session, save_session
     from tui_llm.ui.screens.chat import ChatScreen
     from tui_llm.ui.widgets.transcript import Transcript
 

@@ -36,11 +36,11 @@ async def first_token(runner, request, sampler, start: float) -> tuple[float, st
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from tui_llm.context_window import assemble
-    from tui_llm.load_settings import LoadSettings
-    from tui_llm.runner import LlamaCppRunner
-    from tui_llm.sampler import SamplerSettings
-    from tui_llm.sessions import Session
+    from tui_llm.chat.context import assemble
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.sampler import SamplerSettings
+    from tui_llm.chat.sessions import Session
 
     model = test_model()
     settings = LoadSettings(n_ctx=4096)

@@ -104,9 +104,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
-    from tui_llm.load_settings import LoadSettings
-    from tui_llm.runner import LlamaCppRunner, completion_kwargs
-    from tui_llm.sampler import SamplerSettings
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
+    from tui_llm.engine.sampler import SamplerSettings
 
     class RecordingRunner(LlamaCppRunner):
         """The real runner; remembers the last request the chat screen sent."""

@@ -115,7 +115,7 @@ class ScriptedRunner:
     loaded = True
 
     def __init__(self) -> None:
-        from tui_llm.runner import GenerationStats
+        from tui_llm.engine.contract import GenerationStats
 
         self.stats_type = GenerationStats
         self.last_stats = GenerationStats()
@@ -167,9 +167,9 @@ class ScriptedRunner:
 async def part_real(args) -> list[Figure]:
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
-    from tui_llm.load_settings import LoadSettings
-    from tui_llm.runner import LlamaCppRunner
-    from tui_llm.sampler import SamplerSettings
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.sampler import SamplerSettings
 
     runner = LlamaCppRunner()
     settings = LoadSettings(n_ctx=2048)

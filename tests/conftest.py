@@ -28,6 +28,6 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def tiny_load():
-    from tui_llm.load_settings import LoadSettings
+    from tui_llm.engine.load_settings import LoadSettings
 
     return LoadSettings(n_ctx=1024)

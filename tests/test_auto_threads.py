@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tui_llm import load_settings
-from tui_llm.load_settings import LoadSettings, decode_threads, physical_cores
-from tui_llm.runner import LlamaCppRunner
+from tui_llm.engine import load_settings
+from tui_llm.engine.load_settings import LoadSettings, decode_threads, physical_cores
+from tui_llm.engine.llama import LlamaCppRunner
 
 
 @pytest.mark.parametrize("physical,logical,expected", [

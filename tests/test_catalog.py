@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from tui_llm import catalog as cat
-from tui_llm import fit, starter
-from tui_llm.hardware import GPU, Hardware
+from tui_llm.models import catalog as cat
+from tui_llm.machine import fit
+from tui_llm.hub import starter
+from tui_llm.machine.hardware import GPU, Hardware
 
 GIB = 1024**3
 
@@ -95,7 +96,7 @@ def test_the_mini_entry_is_the_starter_model(catalog):
 
 
 def test_catalog_templates_are_real_presets(catalog):
-    from tui_llm.templates import get_template, load_presets
+    from tui_llm.prompts.templates import get_template, load_presets
 
     assert cat.unknown_templates(catalog, load_presets()) == []
     for entry in catalog:

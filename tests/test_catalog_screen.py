@@ -10,14 +10,15 @@ import pytest
 from hubserver import HubServer, small_gguf
 from textual.widgets import DataTable, Input, Static
 
-from tui_llm import catalog as cat
+from tui_llm.models import catalog as cat
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.hardware import GPU, Hardware
+from tui_llm.machine.hardware import GPU, Hardware
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.screens.catalog import CatalogScreen
 from tui_llm.ui.screens.home import HomeScreen
+from helpers import wait_until
 
 GIB = 1024**3
 SMALL = Hardware(ram_total=4 * GIB, ram_available=3 * GIB)
@@ -33,11 +34,6 @@ def no_real_hub(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
 
 
-async def wait_until(pilot, condition, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 async def open_catalog(app, pilot, **kwargs) -> CatalogScreen:

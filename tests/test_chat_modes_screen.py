@@ -14,68 +14,17 @@ from textual.widgets import Input, OptionList, TextArea
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.load_settings import LoadSettings
-from tui_llm.runner import GenerationStats
-from tui_llm.sampler import SamplerSettings
-from tui_llm.sessions import Session, list_sessions, load_session, save_session
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.contract import GenerationStats
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.chat.sessions import Session, list_sessions, load_session, save_session
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import FieldsDialog
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.sessions import SessionsScreen
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import TurnView
-
-
-class FakeRunner:
-    """Scripted replies, one word per piece; counts words as tokens. UI tests only."""
-
-    loaded = True
-    model_name = "fake-model"
-
-    def __init__(self, replies=(), n_ctx=4096, delay=0.0):
-        self.replies = list(replies)
-        self._n_ctx = n_ctx
-        self.delay = delay
-        self.requests: list = []
-        self.samplers: list = []
-        self.last_stats = GenerationStats()
-        self._cancelled = False
-
-    @property
-    def n_ctx(self) -> int:
-        return self._n_ctx
-
-    async def stream(self, request, sampler=None):
-        self.requests.append(request)
-        self.samplers.append(sampler)
-        text = self.replies.pop(0) if self.replies else "and so on."
-        stats = GenerationStats(prompt_tokens=10, evaluated_prompt_tokens=10)
-        self.last_stats = stats
-        self._cancelled = False
-        for piece in re.findall(r"\s*\S+", text):
-            if self._cancelled:
-                stats.cancelled, stats.finish_reason = True, "cancelled"
-                return
-            await asyncio.sleep(self.delay)
-            stats.completion_tokens += 1
-            yield piece
-        stats.finish_reason = "stop"
-
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    async def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    async def close(self) -> None:
-        pass
-
-
-async def wait_until(pilot, condition, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
+from helpers import FakeRunner, wait_until
 
 
 def config(max_tokens=64):

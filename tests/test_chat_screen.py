@@ -8,17 +8,13 @@ from textual.widgets import Input
 
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.load_settings import LoadSettings
-from tui_llm.sampler import SamplerSettings
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.widgets.transcript import TurnView
+from helpers import FakeRunner, wait_until
 
 
-async def wait_until(pilot, condition, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def turns(screen, role):
@@ -108,34 +104,14 @@ async def test_per_model_overrides_apply_when_the_model_loads(model_path):
         assert any("deterministic" in t.text for t in turns(app.screen, "notice"))
 
 
-class ExplodingRunner:
-    """An engine that fails in a way nobody planned for (UI-only test)."""
-
-    loaded = True
-    model_name = "exploding"
-    n_ctx = 1024
-
-    def __init__(self):
-        from tui_llm.runner import GenerationStats
-
-        self.last_stats = GenerationStats()
-
-    async def stream(self, request, sampler=None):
-        yield "Hal"
-        raise ZeroDivisionError("engine bug")
-
-    def cancel(self):
-        pass
-
-    async def count_tokens(self, text):
-        return len(text.split())
-
-    async def close(self):
-        pass
+def exploding() -> FakeRunner:
+    """An engine that fails in a way nobody planned for, after its first word."""
+    return FakeRunner(["Hal and more"], n_ctx=1024, model_name="exploding",
+                      fail_with=ZeroDivisionError("engine bug"), fail_after=1)
 
 
 async def test_an_unexpected_engine_error_is_shown_and_the_screen_recovers():
-    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    app = make_app(config=make_config(), runner=exploding(), start="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         screen = app.screen
@@ -154,7 +130,7 @@ async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
 
     from tui_llm.ui.dialogs.keys import KeysDialog
 
-    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    app = make_app(config=make_config(), runner=exploding(), start="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         await pilot.press("f1")
@@ -168,7 +144,7 @@ async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
 
 
 async def test_notices_show_brackets_as_written():
-    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    app = make_app(config=make_config(), runner=exploding(), start="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         app.screen.notify("No [endpoints] in config.toml; [Errno -2] lookup failed")
@@ -181,7 +157,7 @@ async def test_notices_show_brackets_as_written():
 async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus():
     from tui_llm.ui.widgets.transcript import Transcript
 
-    app = make_app(config=make_config(), runner=ExplodingRunner(), start="chat")
+    app = make_app(config=make_config(), runner=exploding(), start="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         transcript = app.screen.query_one(Transcript)

@@ -63,7 +63,7 @@ def test_a_closed_pipe_is_not_a_traceback(isolated_home):
 
 
 def test_a_second_call_with_the_same_session_continues_the_story(model_path, isolated_home, tmp_path):
-    from tui_llm.sessions import load_session
+    from tui_llm.chat.sessions import load_session
 
     story = tmp_path / "tale.json"
     first = run_cli("chat", "--model", str(model_path), "--mode", "story", "--session", str(story),
@@ -89,7 +89,7 @@ def test_a_second_call_with_the_same_session_continues_the_story(model_path, iso
 
 
 def test_adventure_actions_are_saved_as_actions(model_path, isolated_home, tmp_path):
-    from tui_llm.sessions import load_session
+    from tui_llm.chat.sessions import load_session
 
     game = tmp_path / "game.json"
     done = run_cli("chat", "--model", str(model_path), "--mode", "adventure", "--session", str(game),
@@ -117,7 +117,7 @@ def test_killed_mid_generation_loses_no_earlier_turn(model_path, isolated_home, 
     import signal
     import time
 
-    from tui_llm.sessions import load_session
+    from tui_llm.chat.sessions import load_session
 
     story = tmp_path / "long.json"
     first = run_cli("chat", "--model", str(model_path), "--mode", "story", "--session", str(story),

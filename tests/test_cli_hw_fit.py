@@ -11,13 +11,13 @@ from gguf_writer import gguf_bytes, llama_like, write_gguf
 
 from tui_llm import locations
 from tui_llm.cli import main
-from tui_llm.fit import VERDICTS
+from tui_llm.machine.fit import VERDICTS
 
 
 @pytest.fixture
 def cuda_build(monkeypatch):
     """As if llama-cpp-python were built with CUDA: the GPU paths of the commands."""
-    from tui_llm import hardware
+    from tui_llm.machine import hardware
 
     monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: True)
 
@@ -83,7 +83,7 @@ def test_fit_json_with_a_gpu_and_a_split(model_path, capsys, cuda_build):
 
 
 def test_fit_with_a_gpu_llama_cpp_cannot_use(model_path, capsys, monkeypatch):
-    from tui_llm import hardware
+    from tui_llm.machine import hardware
 
     monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: False)
     assert main(["fit", str(model_path), "--vram-gb", "8", "--json"]) == 0

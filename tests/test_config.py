@@ -18,7 +18,7 @@ from tui_llm.config import (
     load_config,
     save_config,
 )
-from tui_llm.load_settings import (
+from tui_llm.engine.load_settings import (
     FIELD_HELP,
     LoadSettings,
     LoadSettingsError,
@@ -26,7 +26,7 @@ from tui_llm.load_settings import (
     needs_reload,
     parse_value,
 )
-from tui_llm.sampler import SamplerSettings, get_sampler_preset
+from tui_llm.engine.sampler import SamplerSettings, get_sampler_preset
 
 
 def full_config() -> AppConfig:

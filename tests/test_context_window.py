@@ -7,11 +7,11 @@ import asyncio
 import llama_cpp
 import pytest
 
-from tui_llm.context_window import ContextOverflowError, assemble
-from tui_llm.load_settings import LoadSettings
-from tui_llm.runner import LlamaCppRunner
-from tui_llm.sampler import SamplerSettings
-from tui_llm.sessions import Session
+from tui_llm.chat.context import ContextOverflowError, assemble
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.chat.sessions import Session
 
 N_CTX = 256
 SHORT = SamplerSettings(temperature=0.0, max_tokens=8, seed=1)
@@ -59,7 +59,7 @@ async def test_truncation_keeps_memory_and_latest_input_and_reports_the_drop(run
     assert assembly.dropped_turns > 0
     assert session.context_start == assembly.start == assembly.dropped_turns
     assert assembly.prompt_tokens <= assembly.budget == N_CTX - 32
-    assert assembly.prompt_tokens == await runner.count_tokens(runner.render(messages))
+    assert assembly.prompt_tokens == await runner.count_tokens(await runner.render(messages))
     assert "The secret word is PLUM." in messages[0]["content"]
     assert messages[1]["role"] == "user"  # the kept part starts on a user turn
     assert messages[-1] == {"role": "user", "content": "What is the secret word?"}
@@ -89,7 +89,7 @@ async def test_second_turn_processes_only_the_new_tokens(runner):
     session.add("user", "Name a vegetable.")
     second, second_evals = await generate(runner, session)
     # Tokens that did not exist when turn 1 ended: end of the reply, the new message, the cue.
-    new = second.prompt_tokens - await runner.count_tokens(runner.render(first.request) + reply)
+    new = second.prompt_tokens - await runner.count_tokens(await runner.render(first.request) + reply)
     assert second_evals == runner.last_stats.evaluated_prompt_tokens
     assert second_evals <= new + 2
     assert second_evals < second.prompt_tokens / 2

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from hubserver import Fault, HubServer, small_gguf
 
-from tui_llm.downloads import (
+from tui_llm.hub.downloads import (
     DownloadCancelled,
     DownloadError,
     HubUnreachable,
@@ -27,7 +27,7 @@ from tui_llm.downloads import (
     partial_path,
     repo_gguf_files,
 )
-from tui_llm.local_models import Places, discover
+from tui_llm.models.local import Places, discover
 
 MODEL_REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -319,7 +319,7 @@ def test_a_different_file_with_the_same_name_is_never_overwritten(hub, tmp_path)
 
 def test_starter_model_comes_from_the_hub_through_downloads(hub, model_path, tmp_path, monkeypatch):
     """The starter's call into this module, with HF_ENDPOINT as a user would set it."""
-    from tui_llm import starter
+    from tui_llm.hub import starter
 
     hub.add_file(starter.STARTER_REPO, starter.STARTER_FILE, model_path)
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
@@ -339,7 +339,7 @@ def wait_for(condition, timeout=30.0):
 
 @pytest.fixture
 def queue(hub, tmp_path):
-    from tui_llm.download_queue import DownloadQueue
+    from tui_llm.hub.queue import DownloadQueue
 
     q = DownloadQueue(tmp_path / "models", endpoint=hub.url, **FAST)
     yield q
@@ -347,7 +347,7 @@ def queue(hub, tmp_path):
 
 
 def test_queue_runs_files_one_after_another(hub, queue):
-    from tui_llm.download_queue import DONE
+    from tui_llm.hub.queue import DONE
 
     seen = []
     queue.subscribe(lambda s: seen.append((s.id, s.state)))
@@ -363,7 +363,7 @@ def test_queue_runs_files_one_after_another(hub, queue):
 
 
 def test_queue_pause_keeps_bytes_and_resume_fetches_the_rest(hub, queue):
-    from tui_llm.download_queue import DONE, DOWNLOADING, PAUSED
+    from tui_llm.hub.queue import DONE, DOWNLOADING, PAUSED
 
     hub.fault(SMALL_REPO, SMALL_FILE, Fault(chunk_delay=0.05))
     job = queue.add(SMALL_REPO, SMALL_FILE)
@@ -379,7 +379,7 @@ def test_queue_pause_keeps_bytes_and_resume_fetches_the_rest(hub, queue):
 
 
 def test_queue_cancel_deletes_the_bytes(hub, queue):
-    from tui_llm.download_queue import CANCELLED, DOWNLOADING
+    from tui_llm.hub.queue import CANCELLED, DOWNLOADING
 
     hub.fault(SMALL_REPO, SMALL_FILE, Fault(chunk_delay=0.05))
     job = queue.add(SMALL_REPO, SMALL_FILE)
@@ -390,7 +390,7 @@ def test_queue_cancel_deletes_the_bytes(hub, queue):
 
 
 def test_queue_failure_is_reported_and_retry_works(hub, queue):
-    from tui_llm.download_queue import DONE, FAILED
+    from tui_llm.hub.queue import DONE, FAILED
 
     job = queue.add(SMALL_REPO, "later.gguf")
     wait_for(lambda: queue.get(job.id).state == FAILED)

@@ -13,13 +13,14 @@ from textual.widgets import Input, OptionList, ProgressBar
 
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.download_queue import CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, JobStatus
-from tui_llm.downloads import partial_path
+from tui_llm.hub.queue import CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, JobStatus
+from tui_llm.hub.downloads import partial_path
 from tui_llm.ui.messages import DownloadUpdated
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.downloads import DownloadsScreen, JobRow
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.screens.local_models import LocalModelsScreen
+from helpers import wait_until
 
 REPO = "test-org/tiny-GGUF"
 FILE = "tiny.Q4_0.gguf"
@@ -45,11 +46,6 @@ def models_dir(tmp_path, monkeypatch):
     return tmp_path / "models"
 
 
-async def wait_until(pilot, condition, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
 
 
 def row(app, job_id) -> JobRow:

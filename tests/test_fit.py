@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from gguf_writer import gguf_bytes, llama_like
 
-from tui_llm import fit
-from tui_llm.gguf_info import read_gguf
-from tui_llm.hardware import GPU, Hardware
+from tui_llm.machine import fit
+from tui_llm.models.gguf import read_gguf
+from tui_llm.machine.hardware import GPU, Hardware
 
 GIB = 1024**3
 MIB = 1024**2

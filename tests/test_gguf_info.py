@@ -7,7 +7,7 @@ import struct
 import pytest
 from gguf_writer import gguf_bytes, llama_like, write_gguf
 
-from tui_llm.gguf_info import GGML_TYPES, GGUFError, check_complete, read_gguf
+from tui_llm.models.gguf import GGML_TYPES, GGUFError, check_complete, read_gguf
 
 
 def test_reads_the_real_test_model(model_path):
@@ -149,7 +149,8 @@ def test_missing_architecture_is_clear(tmp_path):
 
 
 def test_runner_check_uses_it(model_path, tmp_path):
-    from tui_llm.runner import ModelLoadError, check_model_file
+    from tui_llm.engine.llama import check_model_file
+    from tui_llm.engine.contract import ModelLoadError
 
     check_model_file(model_path)
     cut = tmp_path / "cut.gguf"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tui_llm import fit, hardware
+from tui_llm.machine import fit
+from tui_llm.machine import hardware
 from tui_llm.config import AppConfig
-from tui_llm.hardware import GPU, Hardware
-from tui_llm.load_settings import LoadSettings
+from tui_llm.machine.hardware import GPU, Hardware
+from tui_llm.engine.load_settings import LoadSettings
 
 GIB = 1024**3
 

@@ -8,10 +8,11 @@ from textual.widgets import DataTable, Static
 
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.hardware import GPU, Hardware
+from tui_llm.machine.hardware import GPU, Hardware
 from tui_llm.ui.screens.hardware import HardwareScreen
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.widgets.memory_bar import MemoryBar
+from helpers import wait_until
 
 GIB = 1024**3
 SMALL = Hardware(ram_total=4 * GIB, ram_available=3 * GIB, cores_physical=2, cores_logical=4,
@@ -22,11 +23,6 @@ TWO_GPUS = Hardware(ram_total=64 * GIB, ram_available=60 * GIB,
                     gpus=(GPU("RTX A", 24 * GIB, 23 * GIB, 0), GPU("RTX B", 12 * GIB, 2 * GIB, 1)))
 
 
-async def wait_until(pilot, condition, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def text_of(screen, selector: str) -> str:

@@ -10,17 +10,13 @@ from textual.widgets import OptionList
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.load_settings import LoadSettings
-from tui_llm.starter import STARTER_FILE, extract_gguf, find_starter
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.hub.starter import STARTER_FILE, extract_gguf, find_starter
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
+from helpers import wait_until
 
 
-async def wait_until(pilot, condition, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def option_ids(app):
@@ -80,8 +76,8 @@ def test_an_unreachable_hub_is_told_apart_from_other_failures(tmp_path):
 
     import pytest
 
-    from tui_llm.downloads import HubUnreachable, download_file
-    from tui_llm.starter import STARTER_REPO
+    from tui_llm.hub.downloads import HubUnreachable, download_file
+    from tui_llm.hub.starter import STARTER_REPO
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

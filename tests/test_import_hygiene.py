@@ -7,11 +7,11 @@ CORE_MODULES = [
     "tui_llm.cli",
     "tui_llm.config",
     "tui_llm.locations",
-    "tui_llm.runner",
-    "tui_llm.sampler",
-    "tui_llm.load_settings",
-    "tui_llm.templates",
-    "tui_llm.starter",
+    "tui_llm.engine.llama",
+    "tui_llm.engine.sampler",
+    "tui_llm.engine.load_settings",
+    "tui_llm.prompts.templates",
+    "tui_llm.hub.starter",
     "tui_llm.app_factory",
 ]
 

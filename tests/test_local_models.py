@@ -13,7 +13,7 @@ from hubserver import small_gguf
 
 from tui_llm import locations
 from tui_llm.config import AppConfig
-from tui_llm.local_models import (
+from tui_llm.models.local import (
     SOURCE_EXTRA,
     SOURCE_HF,
     SOURCE_LMSTUDIO,

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from tui_llm.context_window import assemble
-from tui_llm.load_settings import LoadSettings
-from tui_llm.modes import ACTION_STOP, GAME_PREAMBLE, build_request, insert_authors_note, story_text
-from tui_llm.runner import LlamaCppRunner
-from tui_llm.sampler import SamplerSettings
-from tui_llm.sessions import Session, Turn
+from tui_llm.chat.context import assemble
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.chat.modes import ACTION_STOP, GAME_PREAMBLE, build_request, insert_authors_note, story_text
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.chat.sessions import Session, Turn
 
 GREEDY = SamplerSettings(temperature=0.0, max_tokens=12, seed=1)
 

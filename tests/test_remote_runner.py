@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from llama_server import MODEL_ALIAS, LlamaServer, free_port
 
-from tui_llm.endpoints import Endpoint, endpoint_from_url
-from tui_llm.remote_runner import (
+from tui_llm.engine.endpoints import Endpoint, endpoint_from_url
+from tui_llm.engine.remote import (
     APPROXIMATE_TOKENS,
     AuthenticationError,
     ConnectionLostError,
@@ -30,9 +30,10 @@ from tui_llm.remote_runner import (
     ServerUnreachableError,
     sampler_fields,
 )
-from tui_llm.runner import LlamaCppRunner, RunnerError
-from tui_llm.sampler import SamplerSettings
-from tui_llm.templates import CHATML
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.contract import RunnerError
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.prompts.templates import CHATML
 
 GREEDY = SamplerSettings(temperature=0.0, max_tokens=16)
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
@@ -383,11 +384,13 @@ def test_runner_errors_are_runner_errors():
         assert issubclass(error, RunnerError)
 
 
-def test_local_rendering_is_offered_only_with_a_known_template():
+async def test_local_rendering_is_offered_only_with_a_known_template():
     guessed = RemoteRunner(endpoint_from_url("http://127.0.0.1:9"))
-    assert guessed.render is None  # callers send role messages; the server renders
+    assert await guessed.render(CHAT) is None  # callers send role messages; the server renders
+    assert not guessed.capabilities.renders_locally
     chosen = RemoteRunner(endpoint_from_url("http://127.0.0.1:9"), template=CHATML)
-    assert chosen.render(CHAT).endswith("<|im_start|>assistant\n")
+    assert (await chosen.render(CHAT)).endswith("<|im_start|>assistant\n")
+    assert chosen.capabilities.renders_locally
 
 
 # -- endpoint settings ---------------------------------------------------------
@@ -406,7 +409,7 @@ def test_base_urls_are_normalized(given, base):
 
 @pytest.mark.parametrize("bad", ["", "ftp://example.org", "http://", "http://h:99999", "http://h/?x=1"])
 def test_unusable_urls_are_refused_with_words(bad):
-    from tui_llm.endpoints import EndpointError
+    from tui_llm.engine.endpoints import EndpointError
 
     with pytest.raises(EndpointError):
         endpoint_from_url(bad)
@@ -449,7 +452,7 @@ def test_a_key_written_into_config_is_refused_with_its_line(isolated_home):
 
 
 def test_endpoint_option_takes_a_name_or_a_url():
-    from tui_llm.endpoints import resolve_endpoint
+    from tui_llm.engine.endpoints import resolve_endpoint
 
     box = Endpoint("box", "http://box:8080", api_key_env="BOX_KEY")
     assert resolve_endpoint("box", [box]) == box

@@ -13,13 +13,14 @@ from textual.widgets import Input, OptionList
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.endpoints import Endpoint, endpoint_from_url
-from tui_llm.load_settings import LoadSettings
-from tui_llm.remote_runner import RemoteRunner
-from tui_llm.sampler import SamplerSettings
+from tui_llm.engine.endpoints import Endpoint, endpoint_from_url
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.remote import RemoteRunner
+from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.endpoints import EndpointsScreen
 from tui_llm.ui.screens.home import HomeScreen
+from helpers import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,6 @@ def server(model_path):
         yield running
 
 
-async def wait_until(pilot, condition, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def make_config(max_tokens=16, endpoints=()):

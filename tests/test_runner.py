@@ -8,9 +8,10 @@ import threading
 import psutil
 import pytest
 
-from tui_llm.load_settings import LoadSettings
-from tui_llm.runner import GenerationError, LlamaCppRunner, ModelLoadError
-from tui_llm.sampler import SamplerSettings
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.contract import GenerationError, ModelLoadError
+from tui_llm.engine.sampler import SamplerSettings
 
 GREEDY = SamplerSettings(temperature=0.0, max_tokens=24, seed=1)
 HELLO = [{"role": "user", "content": "Say hello in one short sentence."}]
@@ -41,7 +42,7 @@ async def test_load_reports_info_and_embedded_template(runner, model_path):
     assert info.n_ctx == 1024
     assert info.n_ctx_train >= 2048
     assert "<|im_start|>" in (info.embedded_template or "")
-    assert runner.render(HELLO).endswith("<|im_start|>assistant\n")
+    assert (await runner.render(HELLO)).endswith("<|im_start|>assistant\n")
 
 
 async def test_cancel_stops_within_a_few_tokens(runner):

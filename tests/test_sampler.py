@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from tui_llm.runner import LlamaCppRunner, completion_kwargs
-from tui_llm.sampler import (
+from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
+from tui_llm.engine.sampler import (
     DEFAULT_PRESET,
     FIELD_HELP,
     SamplerError,

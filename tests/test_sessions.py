@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tui_llm import locations
-from tui_llm.sessions import (
+from tui_llm.chat.sessions import (
     Session,
     SessionError,
     SessionSaver,

@@ -10,19 +10,15 @@ from textual.widgets import Input, Select
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig, load_config
-from tui_llm.load_settings import LoadSettings
-from tui_llm.runner import LlamaCppRunner
-from tui_llm.sampler import SamplerSettings, get_sampler_preset
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.sampler import SamplerSettings, get_sampler_preset
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.settings import SettingsScreen
 from tui_llm.ui.widgets.setting_row import SettingRow
+from helpers import wait_until
 
 
-async def wait_until(pilot, condition, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 async def open_settings(pilot) -> SettingsScreen:
@@ -241,4 +237,4 @@ async def test_with_a_loaded_model_changes_reach_the_next_reply(model_path):
         await pilot.press("enter")
         await wait_until(pilot, lambda: chat.messages and chat.messages[-1]["role"] == "assistant")
         assert 1 <= app.runner.last_stats.completion_tokens <= 3
-        assert "### Instruction:\nHello" in app.runner.render(chat.messages[-2:-1])
+        assert "### Instruction:\nHello" in await app.runner.render(chat.messages[-2:-1])

@@ -9,8 +9,10 @@ import pytest
 
 from tui_llm import locations
 from tui_llm.config import AppConfig, ModelOverrides, save_config
-from tui_llm.runner import GenerationError, LlamaCppRunner, ModelInfo
-from tui_llm.templates import (
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.contract import GenerationError
+from tui_llm.models.info import ModelInfo
+from tui_llm.prompts.templates import (
     PromptTemplate,
     TemplateNotFound,
     TemplateRenderError,
@@ -154,10 +156,10 @@ async def test_real_model_template_is_detected_and_renders_like_llama_cpp(model_
             [{"role": "user", "content": "Ünïcödé {{ not a tag }} <|im_end|>"}],
         ]
         for messages in conversations:
-            assert runner.render(messages) == formatter(messages=messages).prompt
+            assert await runner.render(messages) == formatter(messages=messages).prompt
 
         # A hostile template swapped in fails the send with words, not a crash.
-        runner.template = PromptTemplate(name="evil", source="{{ ''.__class__.__mro__ }}")
+        runner.set_template(PromptTemplate(name="evil", source="{{ ''.__class__.__mro__ }}"), "test")
         with pytest.raises(GenerationError, match="could not be used.*unsafe"):
             async for _ in runner.stream(CONVERSATION[1:2]):
                 pass

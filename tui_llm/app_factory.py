@@ -9,8 +9,8 @@ from tui_llm import locations
 from tui_llm.config import AppConfig, load_config
 
 if TYPE_CHECKING:
-    from tui_llm.hardware import Hardware
-    from tui_llm.runner import Runner
+    from tui_llm.machine.hardware import Hardware
+    from tui_llm.engine.contract import Runner
     from tui_llm.ui.app import TuiLlmApp
 
 
@@ -21,7 +21,7 @@ def make_app(
     start: str = "home",
     hardware: "Hardware | None" = None,
 ) -> "TuiLlmApp":
-    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.engine.llama import LlamaCppRunner
     from tui_llm.ui.app import TuiLlmApp
 
     config = config or load_config(locations.config_file())

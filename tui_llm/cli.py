@@ -74,8 +74,8 @@ def run_remote_app(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.app_factory import make_app
     from tui_llm.config import load_config
-    from tui_llm.endpoints import EndpointError, resolve_endpoint
-    from tui_llm.remote_runner import RemoteRunner
+    from tui_llm.engine.endpoints import EndpointError, resolve_endpoint
+    from tui_llm.engine.remote import RemoteRunner
 
     config = load_config(locations.config_file())
     try:

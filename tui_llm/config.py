@@ -17,9 +17,9 @@ from typing import Any, Callable
 import tomli_w
 
 from tui_llm import locations
-from tui_llm.endpoints import Endpoint, EndpointError, endpoints_to_dict, parse_endpoint
-from tui_llm.load_settings import LoadSettings
-from tui_llm.sampler import DEFAULT_PRESET, SamplerError, SamplerSettings, get_sampler_preset
+from tui_llm.engine.endpoints import Endpoint, EndpointError, endpoints_to_dict, parse_endpoint
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.sampler import DEFAULT_PRESET, SamplerError, SamplerSettings, get_sampler_preset
 
 
 class ConfigError(ValueError):

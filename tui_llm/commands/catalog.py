@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui_llm import catalog as cat
+    from tui_llm.models import catalog as cat
     from tui_llm.cli import UserError
 
     try:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         entries = list({row.entry.id: row.entry for row in rows}.values())
         return check_hub(entries, json_output=args.json)
 
-    from tui_llm.hardware import probe
+    from tui_llm.machine.hardware import probe
 
     hardware = probe()
     view = cat.CatalogView(catalog, hardware)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _gb(count: int) -> str:
-    from tui_llm.fit import human_bytes
+    from tui_llm.machine.fit import human_bytes
 
     return human_bytes(count)
 
@@ -89,7 +89,7 @@ def _machine_line(hardware: Any) -> str:
 
 
 def _table(rows: list[Any], show_picks: bool) -> str:
-    from tui_llm import catalog as cat
+    from tui_llm.models import catalog as cat
 
     header = ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"] + (["PICK"] if show_picks else [])
     lines = [header]
@@ -190,9 +190,9 @@ def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | 
 
 
 def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
-    from tui_llm import catalog as cat
+    from tui_llm.models import catalog as cat
 
-    from tui_llm.downloads import hub_endpoint
+    from tui_llm.hub.downloads import hub_endpoint
 
     out = out or sys.stdout
     endpoint = hub_endpoint()

@@ -53,11 +53,11 @@ def _make_runner(args: argparse.Namespace):  # noqa: ANN202 - the runner module 
     if args.endpoint:
         from tui_llm import locations
         from tui_llm.config import load_config
-        from tui_llm.endpoints import resolve_endpoint
-        from tui_llm.remote_runner import RemoteRunner
+        from tui_llm.engine.endpoints import resolve_endpoint
+        from tui_llm.engine.remote import RemoteRunner
 
         from tui_llm.cli import UserError
-        from tui_llm.endpoints import EndpointError
+        from tui_llm.engine.endpoints import EndpointError
 
         configured = load_config(locations.config_file()).endpoints
         model = str(args.model) if args.model else ""
@@ -65,13 +65,13 @@ def _make_runner(args: argparse.Namespace):  # noqa: ANN202 - the runner module 
             return RemoteRunner(resolve_endpoint(args.endpoint, configured, model=model))
         except EndpointError as exc:
             raise UserError(f"--endpoint: {exc}") from exc
-    from tui_llm.runner import LlamaCppRunner
+    from tui_llm.engine.llama import LlamaCppRunner
 
     return LlamaCppRunner()
 
 
 def _open_session(args: argparse.Namespace):  # noqa: ANN202
-    from tui_llm.sessions import DEFAULT_MODE, Session, load_session
+    from tui_llm.chat.sessions import DEFAULT_MODE, Session, load_session
 
     if args.session is not None and args.session.expanduser().exists():
         session = load_session(args.session)
@@ -93,27 +93,13 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
     return session
 
 
-def _add_input(session, text: str, prose: bool) -> None:  # noqa: ANN001
-    from tui_llm.cli import UserError
-
-    if not text.strip():
-        if session.mode in ("story", "adventure") and session.turns:
-            return
-        raise UserError("the prompt is empty")
-    if session.mode == "adventure" and not prose:
-        session.add("action", text.strip())
-    else:
-        session.add("user", text)
-
-
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
+    from tui_llm.chat.conversation import Conversation, Notice, NothingToDo, ReplyEnded, ReplyText
+    from tui_llm.chat.sessions import SessionError, save_session
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.context_window import ContextOverflowError, assemble
-    from tui_llm.modes import clean_reply
-    from tui_llm.runner import RunnerError
-    from tui_llm.sessions import SessionError, save_session
+    from tui_llm.engine.contract import RunnerError
 
     if args.model is None and not args.endpoint:
         raise UserError("give --model FILE, or --endpoint URL for a model on a server")
@@ -132,43 +118,46 @@ def run(args: argparse.Namespace) -> int:
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc
-    _add_input(session, prompt, args.prose)
-    keep = args.session is not None
+    failure: list[str] = []
+    wrote: list[str] = []
+
+    def show(event: object) -> None:
+        if isinstance(event, ReplyText):
+            wrote.append(event.piece)
+            sys.stdout.write(event.piece)
+            sys.stdout.flush()
+        elif isinstance(event, Notice):
+            print(f"tui-llm: {event.text}", file=sys.stderr)
+        elif isinstance(event, ReplyEnded):
+            if wrote:
+                sys.stdout.write("\n")
+            if event.error:
+                failure.append(event.error)
 
     async def reply() -> None:
         runner = _make_runner(args)
         try:
-            if args.endpoint:
-                await runner.connect()
-                where = f"{runner.endpoint.base_url} ({runner.model_name})"
-            else:
+            if runner.capabilities.loads_files:
                 await runner.load(args.model.expanduser(), load)
-                where = str(args.model.expanduser().resolve())
-            session.note_run(
-                runner.model_name, where,
-                getattr(getattr(runner, "template", None), "name", ""), sampler.to_dict(),
+            else:
+                await runner.load(str(args.model) if args.model else None)
+            conversation = Conversation(
+                runner, session, lambda: sampler,
+                save=save_session if args.session is not None else None,
             )
-            if keep:
-                save_session(session)
-            assembly = await assemble(session, runner, sampler)
-            if assembly.notice:
-                print(f"tui-llm: {assembly.notice}", file=sys.stderr)
-            pieces: list[str] = []
-            async for piece in runner.stream(assembly.request, assembly.sampler):
-                pieces.append(piece)
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            sys.stdout.write("\n")
-            text = clean_reply(session.mode, "".join(pieces))
-            if text.strip():
-                session.add("assistant", text)
-            if keep:
-                save_session(session)
+            conversation.subscribe(show)
+            try:
+                pending = conversation.send(prompt, as_action=not args.prose)
+            except NothingToDo as exc:
+                raise UserError(str(exc)) from exc
+            await pending
         finally:
             await runner.close()
 
     try:
         asyncio.run(reply())
-    except (RunnerError, ContextOverflowError, SessionError) as exc:
+    except (RunnerError, SessionError) as exc:
         raise UserError(str(exc)) from exc
+    if failure:
+        raise UserError(failure[0])
     return 0

@@ -33,7 +33,7 @@ class ProgressLine:
         self.last_note = ""
 
     def __call__(self, progress) -> None:
-        from tui_llm.downloads import human_size
+        from tui_llm.hub.downloads import human_size
 
         fraction = progress.fraction
         speed = f"{human_size(progress.speed)}/s" if progress.speed else "--"
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.downloads import (
+    from tui_llm.hub.downloads import (
         DownloadError, UnsafeFilename, download_file, human_size, partial_path, partial_size,
         validate_filename,
     )

@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui_llm import fit, gguf_info, hardware, locations
+    from tui_llm import locations
+    from tui_llm.machine import fit
+    from tui_llm.models import gguf as gguf_info
+    from tui_llm.machine import hardware
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
 
@@ -86,7 +89,7 @@ def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:
 
 
 def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
-    from tui_llm.fit import human_bytes
+    from tui_llm.machine.fit import human_bytes
 
     full = shape.n_layers + 1
     need = judged.estimate

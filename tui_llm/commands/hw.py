@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui_llm import hardware, locations
+    from tui_llm import locations
+    from tui_llm.machine import hardware
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(machine: "hardware.Hardware") -> str:  # noqa: F821 - imported lazily
-    from tui_llm.fit import human_bytes
+    from tui_llm.machine.fit import human_bytes
 
     features = " ".join(
         label for name, label in (("avx2", "AVX2"), ("avx512", "AVX-512"), ("neon", "NEON"))
@@ -59,7 +60,7 @@ def describe(machine: "hardware.Hardware") -> str:  # noqa: F821 - imported lazi
             lines.append(f"Note  {machine.gpu_note}")
     else:
         lines.append(f"GPU   none: {machine.gpu_note or 'no NVIDIA GPU found'}")
-    from tui_llm.hardware import tier_summary
+    from tui_llm.machine.hardware import tier_summary
 
     lines.append(f"Fit   {tier_summary(machine)}")
     return "\n".join(lines)

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.config import load_config
-    from tui_llm.downloads import human_size
-    from tui_llm.local_models import default_places, discover
+    from tui_llm.hub.downloads import human_size
+    from tui_llm.models.local import default_places, discover
 
     config = load_config(locations.config_file())
     places = default_places(config)

@@ -11,10 +11,11 @@ from textual.notifications import SeverityLevel
 
 from tui_llm import locations
 from tui_llm.config import AppConfig
-from tui_llm.download_queue import DownloadQueue, JobStatus
-from tui_llm.downloads import DownloadError
-from tui_llm.hardware import Hardware
-from tui_llm.runner import LlamaCppRunner, Runner
+from tui_llm.hub.queue import DownloadQueue, JobStatus
+from tui_llm.hub.downloads import DownloadError
+from tui_llm.machine.hardware import Hardware
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.contract import Runner
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
@@ -111,8 +112,8 @@ class TuiLlmApp(App):
 
     def action_interrupt(self) -> None:
         """Ctrl+C stops a generation in progress; otherwise it quits."""
-        if getattr(self.screen, "is_busy", False):
-            getattr(self.screen, "runner", self.runner).cancel()
+        if isinstance(self.screen, ChatScreen) and self.screen.is_busy:
+            self.screen.conversation.stop()
         else:
             self.exit()
 

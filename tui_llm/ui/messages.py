@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from tui_llm.download_queue import JobStatus
-    from tui_llm.local_models import LocalModel
+    from tui_llm.hub.queue import JobStatus
+    from tui_llm.models.local import LocalModel
 
 
 class ModelLoadProgress(Message):

@@ -61,7 +61,7 @@ def registered_screens() -> list[ScreenEntry]:
 
 
 def _hardware(app: "TuiLlmApp") -> "Screen":
-    from tui_llm import hardware
+    from tui_llm.machine import hardware
     from tui_llm.ui.screens.hardware import HardwareScreen
 
     return HardwareScreen(

@@ -19,12 +19,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from tui_llm import catalog as cat
-from tui_llm.fit import human_bytes
+from tui_llm.models import catalog as cat
+from tui_llm.machine.fit import human_bytes
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
 
 if TYPE_CHECKING:
-    from tui_llm.hardware import Hardware
+    from tui_llm.machine.hardware import Hardware
 
 TIER_CHOICES: tuple[int | None, ...] = (None, *cat.TIERS)
 USE_CHOICES: tuple[str | None, ...] = (None, *cat.USES)
@@ -129,7 +129,7 @@ class CatalogScreen(Screen):
         catalog = self.catalog or cat.load_catalog()
         hardware = self.hardware
         if hardware is None:
-            from tui_llm.hardware import probe
+            from tui_llm.machine.hardware import probe
 
             hardware = probe()
         return cat.CatalogView(catalog, hardware).warm(), _template_titles()
@@ -366,7 +366,7 @@ class CatalogScreen(Screen):
 def _template_titles() -> dict[str, str]:
     """Preset name -> its title ("mistral" -> "Mistral / Mixtral [INST]")."""
     try:
-        from tui_llm.templates import load_presets
+        from tui_llm.prompts.templates import load_presets
 
         return {name: getattr(t, "title", "") or name for name, t in load_presets().items()}
     except Exception:  # a broken presets folder must not break the catalog

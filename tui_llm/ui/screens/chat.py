@@ -1,7 +1,8 @@
 """Chat with a model in one of four modes: type, Enter sends, tokens stream in, Esc stops.
 
-The screen holds one ``Session`` and saves it after every change. Streamed
-text is appended to a buffer and flushed to the reply view at ~20 Hz.
+The screen is a view of one ``Conversation``: it turns keys into the
+conversation's actions and its events into transcript changes. Streamed text
+is appended to a buffer and flushed to the reply view at ~20 Hz.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from tui_llm.context_window import ContextOverflowError, assemble
-from tui_llm.modes import MODE_HELP, MODES, USER_ROLES, clean_reply
-from tui_llm.runner import LlamaCppRunner, Runner, RunnerError
-from tui_llm.sessions import Session, SessionError, SessionSaver, Turn
-from tui_llm.templates import TemplateRenderError
+from tui_llm.chat import conversation as talk
+from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
+from tui_llm.chat.modes import MODE_HELP, MODES
+from tui_llm.chat.sessions import Session, SessionError, SessionSaver, Turn
+from tui_llm.engine.contract import Runner, RunnerError
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.messages import ModelLoadProgress
@@ -67,28 +68,38 @@ class ChatScreen(Screen):
         super().__init__()
         self.runner = runner
         self.model_path = model_path
-        self.session = session or Session()
-        self.input_kind = "action"
-        self.generating = False
-        self.ready = False
         self._saver = SessionSaver()
+        self.conversation = Conversation(
+            runner, session or Session(), sampler=self._sampler, save=self._save
+        )
+        self.conversation.subscribe(self._on_event)
+        self.input_kind = "action"
+        self.ready = False
         self._views: list[TranscriptEntry] = []
         self._pending = ""
         self._reply_view: TranscriptEntry | None = None
         self._reply_base = ""
         self._reply_text = ""
-        self._input_turn: Turn | None = None
-        self._replaced: Turn | None = None
-        self._continuing = False
         self.last_notice = ""
 
     @property
+    def session(self) -> Session:
+        return self.conversation.session
+
+    @property
+    def generating(self) -> bool:
+        return self.conversation.busy
+
+    @property
     def is_busy(self) -> bool:
-        return self.generating
+        return self.conversation.busy
 
     @property
     def messages(self) -> list[dict[str, str]]:
         return [{"role": turn.role, "content": turn.text} for turn in self.session.turns]
+
+    def _sampler(self):  # noqa: ANN202 - the app's current settings, read at each reply
+        return self.app.config.sampler
 
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")
@@ -100,12 +111,13 @@ class ChatScreen(Screen):
     def on_mount(self) -> None:
         # Runs only while a reply streams: an idle chat screen uses no CPU.
         self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush, pause=True)
-        self.session.start_with_greeting()
         self._render_transcript()
         self._update_title()
-        if self.model_path is not None:
+        if self.model_path is not None or (
+            not self.runner.loaded and not self.runner.capabilities.loads_files
+        ):
             self.load_model()
-        elif getattr(self.runner, "loaded", True):
+        elif self.runner.loaded:
             self._became_ready()
         else:
             self._notice("No model is loaded: open one from the home screen.")
@@ -117,30 +129,32 @@ class ChatScreen(Screen):
     # -- loading --------------------------------------------------------
     @work(exclusive=True, group="model", exit_on_error=False, description="load model")
     async def load_model(self) -> None:
-        assert isinstance(self.runner, LlamaCppRunner) and self.model_path
-        self._set_status(f"Loading {self.model_path.name} ...")
+        source = self.model_path
+        self._set_status(f"Loading {source.name} ..." if source else "Connecting ...")
         try:
             await self.runner.load(
-                self.model_path,
-                self.app.config.load_for(self.model_path),
+                source,
+                self.app.config.load_for(source) if source else None,
                 on_progress=lambda stage, fraction: self.post_message(
                     ModelLoadProgress(stage, fraction)
                 ),
             )
         except RunnerError as exc:
+            if not self.runner.capabilities.loads_files:
+                # A server may come back: each reply asks it again, and the typed text stays.
+                self._notice(f"Could not reach the server: {exc}. Enter tries again.")
+                self._became_ready()
+                return
             self._set_status("No model loaded")
             self._notice(f"Could not load the model: {exc}")
             self.notify(str(exc), title="Model not loaded", severity="error", timeout=10)
             return
         self._became_ready()
-        preset = self.app.config.overrides_for(self.model_path).sampler_preset
+        preset = self.app.config.overrides_for(source).sampler_preset if source else None
         if preset:
-            self.app.config.sampler = self.app.config.sampler_for(self.model_path)
+            self.app.config.sampler = self.app.config.sampler_for(source)
             self._notice(f"Sampler preset for this model: {preset}")
-        reason = getattr(self.runner, "template_reason", "")
-        template = getattr(getattr(self.runner, "template", None), "name", "")
-        if template:
-            self._notice(f"Prompt template: {template} ({reason})")
+        self._notice(f"Prompt template: {self.runner.template.name} ({self.runner.template_reason})")
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -148,7 +162,6 @@ class ChatScreen(Screen):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        self.generating = False
         self._notice(f"Something went wrong ({event.worker.description}): {error}")
         self.notify(str(error), title="Error", severity="error", timeout=10)
         prompt = self.query_one("#prompt", Input)
@@ -210,131 +223,75 @@ class ChatScreen(Screen):
         for index, view in enumerate(self._views):
             view.set_class(index < hidden, "out-of-context")
 
-    # -- saving ---------------------------------------------------------
-    def _save(self) -> None:
-        session = self.session
-        if not session.turns and session.path is None:
-            return
-        info = getattr(self.runner, "info", None)
-        path = self.model_path or getattr(info, "path", None)
-        session.note_run(
-            self.runner.model_name,
-            str(path) if path else session.model_path,
-            getattr(getattr(self.runner, "template", None), "name", "") or session.template,
-            self.app.config.sampler.to_dict(),
-        )
-        future = asyncio.wrap_future(self._saver.save(session))
-        future.add_done_callback(self._saved)
+    def _give_back(self, text: str, role: str) -> None:
+        prompt = self.query_one("#prompt", Input)
+        prompt.value = text
+        prompt.cursor_position = len(prompt.value)
+        if role == "action":
+            self.input_kind = "action"
+            self._update_input()
 
-    def _saved(self, future: asyncio.Future[None]) -> None:
-        exc = future.exception()
-        if exc is not None:
-            message = str(exc) if isinstance(exc, SessionError) else f"could not save: {exc}"
-            self.notify(message, title="Session not saved", severity="error", timeout=10)
-
-    # -- sending --------------------------------------------------------
-    @on(Input.Submitted, "#prompt")
-    def send(self, event: Input.Submitted) -> None:
-        if self.generating or not self.ready:
-            return
-        text = event.value.strip()
-        mode = self.session.mode
-        if not text:
-            if mode in ("story", "adventure") and (self.session.turns or self.session.memory):
-                self.action_continue()
-            return
-        event.input.value = ""
-        role = "action" if mode == "adventure" and self.input_kind == "action" else "user"
-        turn = self.session.add(role, event.value if mode == "story" else text)
-        self._add_view(turn)
-        self._save()
-        self._start(input_turn=turn)
-
-    def _start(self, input_turn: Turn | None = None, continuing: bool = False) -> None:
-        self._input_turn = input_turn
-        self._continuing = continuing
-        if continuing:
-            self._reply_view = self._views[-1]
-            self._reply_base = self.session.turns[-1].text
-        else:
-            self._reply_view = self._add_view(Turn("assistant", ""), track=False)
-            self._reply_base = ""
-        self._reply_text = ""
-        self._pending = ""
-        self.generating = True
-        self.generate()
-
-    @work(exclusive=True, group="generation", exit_on_error=False, description="generate")
-    async def generate(self) -> None:
-        self.generating = True
-        self._flush_timer.resume()
-        self._set_status("Thinking ...")
-        failed: str | None = None
-        try:
-            assembly = await assemble(
-                self.session, self.runner, self.app.config.sampler, self._continuing
-            )
-            if assembly.notice:
-                self._notice(assembly.notice)
-                self._mark_hidden()
-            async for piece in self.runner.stream(assembly.request, assembly.sampler):
+    # -- the conversation's events ----------------------------------------
+    def _on_event(self, event: talk.Event) -> None:
+        match event:
+            case talk.TurnAdded(turn=turn):
+                self._add_view(turn)
+            case talk.TurnRemoved():
+                if self._views:
+                    self._views.pop().remove()
+            case talk.TurnChanged(index=index, turn=turn):
+                self._views[index].set_text(turn.text)
+            case talk.ReplyStarted(continuing=continuing, base=base):
+                self._start_reply(continuing, base)
+            case talk.ReplyText(piece=piece):
                 self._pending += piece
                 if not self._reply_text:
                     self._flush()  # the first words show at once; the rest at the flush rate
-        except (RunnerError, ContextOverflowError, TemplateRenderError) as exc:
-            failed = str(exc)
-        finally:
-            self.generating = False
-            self._flush_timer.pause()
-            self._flush()
-        self._finish_reply(failed)
+            case talk.ReplyEnded():
+                self._end_reply(event)
+            case talk.InputReturned(text=text, role=role):
+                self._give_back(text, role)
+            case talk.Notice(text=text):
+                self._notice(text)
+            case talk.ContextChanged():
+                self._mark_hidden()
+            case talk.SessionReset():
+                self._render_transcript()
+            case talk.SetupChanged():
+                for view in self._views:
+                    view.set_label(self._label(view.role))
+                self._update_title()
 
-    def _finish_reply(self, failed: str | None) -> None:
-        stats = self.runner.last_stats
-        nothing_said = not self._reply_text.strip()
-        view = self._reply_view
-        self._reply_view = None
-        if failed or nothing_said:
-            self._drop_reply(view, give_input_back=bool(failed or stats.cancelled))
-            if failed:
-                self._notice(f"Generation failed: {failed}")
-                self.notify(failed, title="Generation failed", severity="error", timeout=10)
-            elif not stats.cancelled:
-                self._notice("The model had nothing to add.")
+    def _start_reply(self, continuing: bool, base: str) -> None:
+        if continuing:
+            self._reply_view = self._views[-1]
         else:
-            text = clean_reply(self.session.mode, self._reply_base + self._reply_text)
-            if self._continuing:
-                self.session.turns[-1].text = text
-            else:
-                self.session.add("assistant", text)
+            self._reply_view = self._add_view(Turn("assistant", ""), track=False)
+        self._reply_base = base
+        self._reply_text = ""
+        self._pending = ""
+        self._flush_timer.resume()
+        self._set_status("Thinking ...")
+
+    def _end_reply(self, event: talk.ReplyEnded) -> None:
+        self._flush_timer.pause()
+        self._flush()
+        view, self._reply_view = self._reply_view, None
+        if event.turn is None:
+            if view is not None:
+                if event.continuing:
+                    view.set_text(self._reply_base)
+                else:
+                    view.remove()
+            if event.error:
+                self._notice(f"Generation failed: {event.error}")
+                self.notify(event.error, title="Generation failed", severity="error", timeout=10)
+        elif view is not None:
+            if not event.continuing:
                 self._views.append(view)
-            view.set_text(text + (" [stopped]" if stats.cancelled else ""))
-            self._replaced = None
-            self._save()
+            view.set_text(event.turn.text + (" [stopped]" if event.stats.cancelled else ""))
         self.query_one("#prompt", Input).focus()
         self._update_status()
-
-    def _drop_reply(self, view: TranscriptEntry | None, give_input_back: bool) -> None:
-        """Nothing useful came back: undo what this generation started."""
-        if self._continuing:
-            if view is not None:
-                view.set_text(self._reply_base)
-            return
-        if view is not None:
-            view.remove()
-        if self._replaced is not None:
-            self.session.turns.append(self._replaced)
-            self._add_view(self._replaced)
-            self._replaced = None
-        elif give_input_back and self._input_turn is not None and self.session.turns[-1:] == [
-            self._input_turn
-        ]:
-            self.session.undo()
-            self._views.pop().remove()
-            prompt = self.query_one("#prompt", Input)
-            prompt.value = self._input_turn.text
-            prompt.cursor_position = len(prompt.value)
-        self._save()
 
     def _flush(self) -> None:
         if not self._pending or self._reply_view is None:
@@ -344,7 +301,45 @@ class ChatScreen(Screen):
         self._reply_view.set_text(self._reply_base + self._reply_text)
         self.query_one(Transcript).follow()
 
+    # -- saving ---------------------------------------------------------
+    def _save(self, session: Session) -> None:
+        future = asyncio.wrap_future(self._saver.save(session))
+        future.add_done_callback(self._saved)
+
+    def _saved(self, future: asyncio.Future[None]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            message = str(exc) if isinstance(exc, SessionError) else f"could not save: {exc}"
+            self.notify(message, title="Session not saved", severity="error", timeout=10)
+
     # -- actions --------------------------------------------------------
+    @work(exclusive=True, group="generation", exit_on_error=False, description="generate")
+    async def _generate(self, reply: talk.Reply) -> None:
+        await reply
+
+    def _begin(self, start) -> None:  # noqa: ANN001 - a Conversation action
+        """Start a reply now (the conversation is claimed at once); stream it in a worker."""
+        if not self.ready:
+            return
+        try:
+            reply = start()
+        except ConversationBusy:
+            return
+        except NothingToDo as exc:
+            if str(exc) != "the prompt is empty":
+                self.notify(str(exc), timeout=3)
+            return
+        self._generate(reply)
+
+    @on(Input.Submitted, "#prompt")
+    def send(self, event: Input.Submitted) -> None:
+        if self.generating or not self.ready:
+            return
+        value = event.value
+        if value.strip():
+            event.input.value = ""
+        self._begin(lambda: self.conversation.send(value, as_action=self.input_kind == "action"))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_input":
             return self.session.mode == "adventure"
@@ -354,47 +349,20 @@ class ChatScreen(Screen):
         return self.ready and not self.generating
 
     def action_stop(self) -> None:
-        if self.generating:
-            self.runner.cancel()
+        self.conversation.stop()
 
     def action_regenerate(self) -> None:
-        if not self._idle():
-            return
-        if self.session.last_reply is not None:
-            self._replaced = self.session.undo()
-            self._views.pop().remove()
-        elif not self.session.turns:
-            self.notify("Nothing to retry yet.", timeout=3)
-            return
-        self._start()
+        if self._idle():
+            self._begin(self.conversation.regenerate)
 
     def action_continue(self) -> None:
-        if not self._idle():
-            return
-        session = self.session
-        if session.last_reply is not None:
-            self._start(continuing=True)
-        elif session.turns or (session.mode in ("story", "adventure") and session.memory.strip()):
-            self._start()
-        else:
-            self.notify("Nothing to continue yet.", timeout=3)
+        if self._idle():
+            self._begin(self.conversation.go_on)
 
     def action_undo(self) -> None:
         if not self._idle():
             return
-        turn = self.session.undo()
-        if turn is None:
-            return
-        self._views.pop().remove()
-        self._mark_hidden()
-        if turn.role in USER_ROLES:
-            prompt = self.query_one("#prompt", Input)
-            prompt.value = turn.text.strip()
-            prompt.cursor_position = len(prompt.value)
-            if turn.role == "action":
-                self.input_kind = "action"
-                self._update_input()
-        self._save()
+        self.conversation.undo()
         self._update_status()
 
     def action_mode(self) -> None:
@@ -406,16 +374,13 @@ class ChatScreen(Screen):
         )
 
     def _mode_chosen(self, mode: str | None) -> None:
-        if mode is None or mode == self.session.mode:
+        if mode is None or mode == self.session.mode or self.generating:
             return
-        self.session.set_mode(mode)
-        self.session.start_with_greeting()
-        self._render_transcript()
+        self.conversation.set_mode(mode)
         self._notice(f"Mode: {mode} ({MODE_HELP[mode]})")
         self.refresh_bindings()
         self._update_input()
         self._update_title()
-        self._save()
         self._update_status()
 
     def action_toggle_input(self) -> None:
@@ -444,17 +409,8 @@ class ChatScreen(Screen):
         self.app.push_screen(FieldsDialog("Setup", fields), self._edited)
 
     def _edited(self, values: dict[str, object] | None) -> None:
-        if not values:
-            return
-        for key, value in values.items():
-            setattr(self.session, key, value)
-        if not self.session.turns and self.session.mode == "chat" and self.session.greeting.strip():
-            self.session.start_with_greeting()
-            self._render_transcript()
-        for view in self._views:
-            view.set_label(self._label(view.role))
-        self._update_title()
-        self._save()
+        if values:
+            self.conversation.update_setup(**values)
 
     def action_edit_turn(self) -> None:
         if not self._idle() or not self.session.turns:
@@ -483,22 +439,12 @@ class ChatScreen(Screen):
     def _turn_edited(self, index: int, values: dict[str, object] | None) -> None:
         if not values or index >= len(self.session.turns) or self.generating:
             return
-        text = str(values["text"])
-        self.session.edit(index, text)
-        self._views[index].set_text(text)
-        self._save()
+        self.conversation.edit(index, str(values["text"]))
 
     def action_new_chat(self) -> None:
         if self.generating:
             return
-        old = self.session
-        self.session = Session(
-            mode=old.mode, system_prompt=old.system_prompt, character=old.character,
-            greeting=old.greeting, memory=old.memory, authors_note=old.authors_note,
-            game_preamble=old.game_preamble,
-        )
-        self.session.start_with_greeting()
-        self._render_transcript()
+        self.conversation.new_session()
         self._update_status()
 
     def action_scroll_transcript(self, direction: int) -> None:
@@ -512,8 +458,7 @@ class ChatScreen(Screen):
             transcript.scroll_end(animate=False)
 
     def action_back(self) -> None:
-        if self.generating:
-            self.runner.cancel()
+        self.conversation.stop()
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 

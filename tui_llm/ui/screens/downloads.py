@@ -1,6 +1,6 @@
 """The downloads screen: the app's queue with a progress bar, speed and ETA per file.
 
-The queue (tui_llm.download_queue) belongs to the app and keeps running when
+The queue (tui_llm.hub.queue) belongs to the app and keeps running when
 this screen is closed; the screen only watches it. Other screens enqueue with
 ``app.enqueue_download(repo_id, filename)``.
 """
@@ -16,10 +16,10 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBar, Static
 
-from tui_llm.download_queue import (
+from tui_llm.hub.queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, DownloadQueue, JobStatus,
 )
-from tui_llm.downloads import DownloadError, human_size
+from tui_llm.hub.downloads import DownloadError, human_size
 from tui_llm.ui.messages import DownloadUpdated
 
 STATE_WORDS = {

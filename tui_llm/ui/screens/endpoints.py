@@ -15,8 +15,8 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_llm.config import ConfigError, save_config
-from tui_llm.endpoints import Endpoint, EndpointError, resolve_endpoint
-from tui_llm.remote_runner import RemoteError, RemoteRunner
+from tui_llm.engine.endpoints import Endpoint, EndpointError, resolve_endpoint
+from tui_llm.engine.remote import RemoteError, RemoteRunner
 from tui_llm.ui.screens.chat import ChatScreen
 
 

@@ -16,13 +16,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_llm import hardware as hw
-from tui_llm.fit import human_bytes
+from tui_llm.machine import hardware as hw
+from tui_llm.machine.fit import human_bytes
 from tui_llm.ui.widgets.fit_badge import badge_text
 from tui_llm.ui.widgets.memory_bar import MemoryBar
 
 if TYPE_CHECKING:
-    from tui_llm.hardware import Hardware
+    from tui_llm.machine.hardware import Hardware
 
 FIT_CONTEXT = 4096
 

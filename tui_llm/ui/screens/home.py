@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_llm import locations
-from tui_llm.starter import STARTER_FILE, find_starter
+from tui_llm.hub.starter import STARTER_FILE, find_starter
 from tui_llm.ui.screens import registered_screens
 
 

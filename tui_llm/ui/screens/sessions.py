@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui_llm.sessions import (
+from tui_llm.chat.sessions import (
     SessionError,
     SessionSummary,
     delete_session,
@@ -115,7 +115,7 @@ class SessionsScreen(Screen):
             return
         runner = self.app.runner
         model_path = None
-        if not getattr(runner, "loaded", True) and session.model_path:
+        if not runner.loaded and runner.capabilities.loads_files and session.model_path:
             model_path = Path(session.model_path)
         self.app.push_screen(ChatScreen(runner, model_path, session))
 

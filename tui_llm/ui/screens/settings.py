@@ -18,12 +18,13 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, Static
 
-from tui_llm import load_settings as load_fields
-from tui_llm import sampler as sampler_fields
+from tui_llm.engine import load_settings as load_fields
+from tui_llm.engine import sampler as sampler_fields
 from tui_llm.config import ConfigError, ModelOverrides, save_config
-from tui_llm.load_settings import LoadSettings
-from tui_llm.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
-from tui_llm.templates import TemplateLibrary, detect_template, load_library
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
+from tui_llm.models.info import ModelInfo
+from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary, detect_template, load_library
 from tui_llm.ui.widgets.setting_row import SettingRow
 
 SAMPLER, LOAD, MODEL = "sampler", "load", "model"
@@ -64,15 +65,11 @@ class SettingsScreen(Screen):
     # -- building -------------------------------------------------------------
     @property
     def model_path(self) -> Path | None:
-        info = getattr(self.app.runner, "info", None)
-        if info is not None and getattr(self.app.runner, "loaded", False):
-            return Path(info.path)
-        return self.app.model_path
+        return self.app.runner.model_path or self.app.model_path
 
     @property
     def loaded_settings(self) -> LoadSettings | None:
-        runner = self.app.runner
-        return getattr(runner, "settings", None) if getattr(runner, "loaded", False) else None
+        return self.app.runner.settings
 
     def compose(self) -> ComposeResult:
         config = self.app.config
@@ -240,18 +237,25 @@ class SettingsScreen(Screen):
 
     def _apply_template_now(self, name: str | None) -> None:
         """A loaded model switches template at once: the next reply uses it."""
-        runner = self.app.runner
-        info = getattr(runner, "info", None)
-        if info is None or not getattr(runner, "loaded", False) or self.library is None:
+        info, library = self.app.runner.info, self.library
+        if info is None or library is None:
             return
         if name:
-            runner.template = self.library.get(name).with_tokens(info.bos_token, info.eos_token)
-            runner.template_reason = "chosen in settings"
+            template = library.get(name).with_tokens(info.bos_token, info.eos_token)
+            self._use_template(template, "chosen in settings")
         else:
-            runner.template, runner.template_reason = detect_template(
-                info, library=self.library, use_config=False
-            )
-        self.notify(f"Prompt template: {runner.template.label} ({runner.template_reason})", timeout=6)
+            self._detect_template(info, library)
+
+    @work(thread=True, exclusive=True, group="template", exit_on_error=False,
+          description="detect the prompt template")
+    def _detect_template(self, info: ModelInfo, library: TemplateLibrary) -> None:
+        # Detection renders the model's own (untrusted) template: never on the event loop.
+        template, reason = detect_template(info, library=library, use_config=False)
+        self.app.call_from_thread(self._use_template, template, reason)
+
+    def _use_template(self, template: PromptTemplate, reason: str) -> None:
+        self.app.runner.set_template(template, reason)
+        self.notify(f"Prompt template: {template.label} ({reason})", timeout=6)
 
     def action_reset(self) -> None:
         """Put the sampler back to the chosen preset's values."""

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from tui_llm import locations
-from tui_llm.starter import STARTER_FILE, StarterError, fetch_starter
+from tui_llm.hub.starter import STARTER_FILE, StarterError, fetch_starter
 from tui_llm.ui.messages import StarterLog, StarterReady
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_llm.fit import human_bytes
+from tui_llm.machine.fit import human_bytes
 
 LABEL_WIDTH = 6
 MIN_BAR = 8

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tui_llm import fit, locations
+from tui_llm import locations
+from tui_llm.machine import fit
 
 if TYPE_CHECKING:
-    from tui_llm.hardware import Hardware
+    from tui_llm.machine.hardware import Hardware
 
 USES = ("general", "roleplay-story", "adventure")
 USE_LABELS = {"general": "General", "roleplay-story": "Roleplay / story", "adventure": "Adventure"}

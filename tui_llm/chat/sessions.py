@@ -19,11 +19,12 @@ from typing import Any
 
 from tui_llm import locations
 from tui_llm.config import write_atomic
-from tui_llm.modes import MODES, ROLES, USER_ROLES
-
 FORMAT = "tui-llm-session"
 VERSION = 1
 DEFAULT_MODE = "instruct"
+MODES = ("chat", "instruct", "story", "adventure")
+ROLES = ("user", "assistant", "action")
+USER_ROLES = ("user", "action")
 
 
 class SessionError(Exception):

@@ -9,91 +9,30 @@ thread-safe) and results come back to the event loop through a queue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Protocol, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
-from tui_llm.load_settings import LoadSettings
-from tui_llm.sampler import SamplerSettings
-from tui_llm import gguf_info
-from tui_llm.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.models import gguf as gguf_info
+from tui_llm.engine.contract import (
+    Capabilities,
+    GenerationError,
+    GenerationStats,
+    ModelLoadError,
+    ProgressCallback,
+    Request,
+    RunnerError,
+)
+from tui_llm.models.info import ModelInfo
+from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
 
-Messages = Sequence[dict[str, str]]
-ProgressCallback = Callable[[str, float], None]
 GGUF_MAGIC = b"GGUF"
-
-
-class RunnerError(Exception):
-    """An engine problem worded for the user."""
-
-
-class ModelLoadError(RunnerError):
-    pass
-
-
-class GenerationError(RunnerError):
-    pass
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    path: Path
-    name: str
-    architecture: str
-    n_ctx: int
-    n_ctx_train: int
-    embedded_template: str | None
-    bos_token: str = ""
-    eos_token: str = ""
-    metadata: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    evaluated_prompt_tokens: int = 0
-    completion_tokens: int = 0
-    time_to_first_token: float = 0.0
-    elapsed: float = 0.0
-    cancelled: bool = False
-    finish_reason: str = ""
-
-    @property
-    def tokens_per_second(self) -> float:
-        decode_time = self.elapsed - self.time_to_first_token
-        if self.completion_tokens < 2 or decode_time <= 0:
-            return 0.0
-        return (self.completion_tokens - 1) / decode_time
-
-    @property
-    def context_used(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-class Runner(Protocol):
-    """What the UI and the sessions need from an engine, local or remote."""
-
-    @property
-    def model_name(self) -> str: ...
-
-    @property
-    def n_ctx(self) -> int: ...
-
-    last_stats: GenerationStats
-
-    def stream(
-        self, request: Messages | str, sampler: SamplerSettings | None = None
-    ) -> AsyncIterator[str]: ...
-
-    def cancel(self) -> None: ...
-
-    async def count_tokens(self, text: str) -> int: ...
-
-    async def close(self) -> None: ...
 
 
 def check_model_file(path: Path) -> None:
@@ -122,57 +61,99 @@ class LlamaCppRunner:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llm: Any = None
         self._cancel = threading.Event()
-        self.info: ModelInfo | None = None
-        self.settings: LoadSettings | None = None
-        self.template: PromptTemplate = CHATML
-        self.template_reason: str = ""
+        self._info: ModelInfo | None = None
+        self._settings: LoadSettings | None = None
+        self._template: PromptTemplate = CHATML
+        self._template_reason = ""
         self.last_stats = GenerationStats()
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        from tui_llm.machine.hardware import engine_supports_gpu  # loads llama_cpp: not at start-up
+
+        return Capabilities(
+            loads_files=True,
+            can_offload=engine_supports_gpu(),
+            renders_locally=True,
+            exact_token_counts=True,
+            can_save_state=False,
+            can_shift_context=False,
+        )
 
     @property
     def loaded(self) -> bool:
         return self._llm is not None
 
     @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def settings(self) -> LoadSettings | None:
+        return self._settings
+
+    @property
     def model_name(self) -> str:
-        return self.info.name if self.info else ""
+        return self._info.name if self._info else ""
+
+    @property
+    def model_path(self) -> Path | None:
+        return self._info.path if self._info else None
+
+    @property
+    def location(self) -> str:
+        return str(self._info.path.resolve()) if self._info else ""
 
     @property
     def n_ctx(self) -> int:
-        return self.info.n_ctx if self.info else 0
+        return self._info.n_ctx if self._info else 0
+
+    @property
+    def template(self) -> PromptTemplate:
+        return self._template
+
+    @property
+    def template_reason(self) -> str:
+        return self._template_reason
+
+    def set_template(self, template: PromptTemplate, reason: str) -> None:
+        self._template, self._template_reason = template, reason
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def load(
         self,
-        path: Path | str,
+        source: Path | str | None,
         settings: LoadSettings | None = None,
         template: PromptTemplate | None = None,
         on_progress: ProgressCallback | None = None,
-    ) -> ModelInfo:
-        """Free the current model, then load ``path``. Progress comes as (stage, fraction)."""
-        path = Path(path).expanduser()
+    ) -> None:
+        """Free the current model, then load the GGUF file ``source``. Progress comes as (stage, fraction)."""
+        if source is None:
+            raise ModelLoadError("No model file was given.")
+        path = Path(source).expanduser()
         settings = settings or LoadSettings()
         report = on_progress or (lambda stage, fraction: None)
         report("checking file", 0.0)
-        check_model_file(path)
+        await self._call(check_model_file, path)
         report("freeing previous model", 0.1)
         await self._call(self._unload_sync)
+        self._info = None
         report("loading weights", 0.2)
         info = await self._call(self._load_sync, path, settings)
-        self.info, self.settings = info, settings
+        self._info, self._settings = info, settings
         if template is not None:
-            self.template, self.template_reason = template, "chosen by the caller"
+            self.set_template(template, "chosen by the caller")
         else:
             # Detection reads preset files and renders probes: keep it off the event loop.
-            self.template, self.template_reason = await self._call(detect_template, info)
+            self.set_template(*await self._call(detect_template, info))
         report("ready", 1.0)
-        return info
 
     def _load_sync(self, path: Path, settings: LoadSettings) -> ModelInfo:
         import llama_cpp
 
-        from tui_llm.hardware import auto_gpu_layers
+        from tui_llm.machine.hardware import auto_gpu_layers
 
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
@@ -213,7 +194,7 @@ class LlamaCppRunner:
 
     async def unload(self) -> None:
         await self._call(self._unload_sync)
-        self.info = None
+        self._info = self._settings = None
 
     async def close(self) -> None:
         self.cancel()
@@ -237,20 +218,24 @@ class LlamaCppRunner:
         if self._llm is None:
             raise GenerationError("No model is loaded.")
 
-    def render(self, request: Messages | str) -> str:
+    async def render(self, request: Request) -> str:
+        return await self._call(self.render_sync, request)
+
+    def render_sync(self, request: Request) -> str:
+        """The prompt text; call it on the engine's thread (an untrusted template may take its time limit)."""
         if isinstance(request, str):
             return request
         try:
-            return self.template.render(request, add_generation_prompt=True)
+            return self._template.render(request, add_generation_prompt=True)
         except TemplateRenderError as exc:
             raise GenerationError(
-                f"The prompt template ({self.template.name}) could not be used: {exc}. "
+                f"The prompt template ({self._template.name}) could not be used: {exc}. "
                 "Choose another template in Settings."
             ) from exc
 
     async def stream(
         self,
-        request: Messages | str,
+        request: Request,
         sampler: SamplerSettings | None = None,
         cancel: threading.Event | None = None,
     ) -> AsyncIterator[str]:
@@ -270,7 +255,7 @@ class LlamaCppRunner:
         def produce() -> None:
             try:
                 # Rendered here, off the event loop: an untrusted template may take its time limit.
-                prompt = self.render(request)
+                prompt = self.render_sync(request)
                 for piece in self._generate_sync(prompt, sampler, stop_event):
                     loop.call_soon_threadsafe(queue.put_nowait, ("text", piece))
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
@@ -346,11 +331,11 @@ class LlamaCppRunner:
 
     def stop_strings(self, sampler: SamplerSettings) -> list[str]:
         """The template's stop strings, then the sampler's, each once."""
-        return list(dict.fromkeys([*self.template.stop, *sampler.stop]))
+        return list(dict.fromkeys([*self._template.stop, *sampler.stop]))
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         llm = self._llm
-        bos_text = self.info.bos_token if self.info else ""
+        bos_text = self._info.bos_token if self._info else ""
         add_bos = bool(llm._model.add_bos_token()) and not (bos_text and prompt.startswith(bos_text))
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
@@ -413,3 +398,4 @@ def _model_info(path: Path, llm: Any) -> ModelInfo:
         eos_token=_token_text(llm, llm.token_eos()),
         metadata=meta,
     )
+

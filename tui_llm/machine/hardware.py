@@ -270,7 +270,8 @@ def probe_with_config(
 def auto_gpu_layers(path: Path, settings: Any, machine: Hardware | None = None) -> int:
     """GPU layers for loading ``path`` with ``settings`` (a LoadSettings) on this machine:
     as many as fit free VRAM with a margin, 0 without a GPU or when the file cannot be read."""
-    from tui_llm import fit, gguf_info
+    from tui_llm.machine import fit
+    from tui_llm.models import gguf as gguf_info
 
     if machine is None:
         from tui_llm import locations
@@ -307,7 +308,7 @@ def _size_label(billions: float) -> str:
 
 def tier_summary(hardware: Hardware) -> str:
     """One line: the memory tier and the biggest common model that fits it at Q4_K_M."""
-    from tui_llm.fit import ModelShape, max_context
+    from tui_llm.machine.fit import ModelShape, max_context
 
     gpus = hardware.usable_gpus
     on_gpu = bool(gpus)
@@ -347,7 +348,7 @@ class SizeFit:
 
 def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
     """Verdicts for the usual model sizes at Q4_K_M and ``n_ctx`` tokens of context."""
-    from tui_llm.fit import ModelShape, verdict
+    from tui_llm.machine.fit import ModelShape, verdict
 
     rows = []
     for billions in _SIZES_B:
@@ -359,7 +360,7 @@ def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
 
 
 def _fits_fully_on_gpu(shape: Any, hardware: Hardware) -> int:
-    from tui_llm.fit import max_context
+    from tui_llm.machine.fit import max_context
 
     return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
 

@@ -3,7 +3,7 @@
 Built-in presets live in ``presets/templates/*.toml``; users add their own in
 ``locations.user_templates_dir()``. :func:`detect_template` picks one for a
 model and says why. Every template, built-in or from a GGUF, renders through
-:mod:`tui_llm.template_sandbox`.
+:mod:`tui_llm.prompts.sandbox`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tui_llm import locations
-from tui_llm.template_sandbox import (
+from tui_llm.prompts.sandbox import (
     MAX_RENDERED_CHARS,
     TemplateRenderError,
     compile_template,
@@ -24,7 +24,7 @@ from tui_llm.template_sandbox import (
 )
 
 if TYPE_CHECKING:
-    from tui_llm.runner import ModelInfo
+    from tui_llm.models.info import ModelInfo
 
 __all__ = [
     "CHATML",

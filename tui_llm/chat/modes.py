@@ -14,12 +14,11 @@ so that strict templates that forbid a mid-conversation system message still wor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from tui_llm.sessions import Session, Turn
+from tui_llm.chat.sessions import MODES, USER_ROLES, Session, Turn
+from tui_llm.engine.contract import Request
 
-MODES = ("chat", "instruct", "story", "adventure")
 MODE_HELP = {
     "chat": "a character and you, in the model's chat template",
     "instruct": "plain assistant replies, in the chat template",
@@ -27,8 +26,6 @@ MODE_HELP = {
     "adventure": "a text adventure: '> actions' and what happens",
 }
 ROLE_MODES = ("chat", "instruct")
-ROLES = ("user", "assistant", "action")
-USER_ROLES = ("user", "action")
 
 ACTION_PREFIX = "\n\n> "
 ACTION_SUFFIX = "\n\n"
@@ -39,8 +36,6 @@ GAME_PREAMBLE = (
     "written after '> '. After each action, describe in the second person what "
     "happens next, then wait for the next action.]"
 )
-
-Request = Union[list[dict[str, str]], str]
 
 
 def uses_messages(mode: str) -> bool:
@@ -55,7 +50,7 @@ def authors_note_text(note: str) -> str:
     return f"[Author's note: {note.strip()}]"
 
 
-def build_request(session: "Session", start: int) -> Request:
+def build_request(session: Session, start: int) -> Request:
     """The prompt for ``session.turns[start:]`` with Memory, system prompt and Author's note.
 
     A role-mode request may end with an assistant message: the reply being
@@ -68,14 +63,14 @@ def build_request(session: "Session", start: int) -> Request:
 
 
 # -- role modes ------------------------------------------------------------
-def system_text(session: "Session") -> str:
+def system_text(session: Session) -> str:
     persona = session.system_prompt.strip()
     if session.mode == "chat" and not persona and session.character.strip():
         persona = f"You are {session.character.strip()}. Stay in character."
     return "\n\n".join(part for part in (persona, session.memory.strip()) if part)
 
 
-def _messages(session: "Session", turns: Sequence["Turn"]) -> list[dict[str, str]]:
+def _messages(session: Session, turns: Sequence[Turn]) -> list[dict[str, str]]:
     messages: list[dict[str, str]] = []
     system = system_text(session)
     if system:
@@ -95,7 +90,7 @@ def _messages(session: "Session", turns: Sequence["Turn"]) -> list[dict[str, str
 
 
 # -- text modes ------------------------------------------------------------
-def story_text(turns: Sequence["Turn"]) -> str:
+def story_text(turns: Sequence[Turn]) -> str:
     """The turns as one text: user prose joins the story, actions are set off."""
     text = ""
     for turn in turns:
@@ -114,7 +109,7 @@ def _joiner(before: str, after: str) -> str:
     return "" if after[0] in ",.;:!?)'\"" else " "
 
 
-def _story_prompt(session: "Session", turns: Sequence["Turn"]) -> str:
+def _story_prompt(session: Session, turns: Sequence[Turn]) -> str:
     head = [session.memory.strip()]
     if session.mode == "adventure" and session.game_preamble:
         head.append(GAME_PREAMBLE)

@@ -28,8 +28,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tui_llm.gguf_info import GGUFInfo
-    from tui_llm.hardware import Hardware
+    from tui_llm.models.gguf import GGUFInfo
+    from tui_llm.machine.hardware import Hardware
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

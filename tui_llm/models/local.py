@@ -107,7 +107,7 @@ def discover(
 ) -> list[LocalModel]:
     """Every GGUF model found, usable ones first within each source.
 
-    ``check`` also reads each header (tui_llm.gguf_info) to catch truncated files.
+    ``check`` also reads each header (tui_llm.models.gguf) to catch truncated files.
     A file reachable from two places is listed once, under the first source.
     """
     places = places or default_places(config)
@@ -236,7 +236,7 @@ def _deep_check(model: LocalModel) -> LocalModel:
     if not model.usable:
         return model
     try:
-        from tui_llm import gguf_info
+        from tui_llm.models import gguf as gguf_info
     except ImportError:
         return model
     try:

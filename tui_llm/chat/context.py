@@ -11,13 +11,12 @@ keeps the same beginning for many turns and the engine's KV cache is reused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from tui_llm.modes import USER_ROLES, Request, build_request, extra_stops, uses_messages
-from tui_llm.sampler import SamplerSettings
-
-if TYPE_CHECKING:
-    from tui_llm.sessions import Session
+from tui_llm.chat.modes import build_request, extra_stops, uses_messages
+from tui_llm.chat.sessions import USER_ROLES, Session
+from tui_llm.engine.contract import Request, Runner
+from tui_llm.engine.sampler import SamplerSettings
 
 DROP_SLACK = 0.25
 MESSAGE_OVERHEAD = 4  # tokens a template adds around one message, for runners that cannot render
@@ -53,7 +52,7 @@ def reply_budget(n_ctx: int, sampler: SamplerSettings) -> int:
     return min(sampler.max_tokens, n_ctx // 2)
 
 
-def protected_from(session: "Session") -> int:
+def protected_from(session: Session) -> int:
     """The first turn that must be sent: the latest user input, or the last turn."""
     last = len(session.turns) - 1
     for index in range(last, max(last - 2, -1), -1):
@@ -62,14 +61,14 @@ def protected_from(session: "Session") -> int:
     return max(last, 0)
 
 
-def mode_sampler(session: "Session", sampler: SamplerSettings) -> SamplerSettings:
+def mode_sampler(session: Session, sampler: SamplerSettings) -> SamplerSettings:
     stops = extra_stops(session.mode)
     if not stops:
         return sampler
     return sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *stops])))
 
 
-def finalize(runner: Any, request: Request, continuing: bool) -> Request:
+async def finalize(runner: Runner, request: Request, continuing: bool) -> Request:
     """A continued reply in a role mode becomes an open assistant turn.
 
     Runners that can render (the local one) get the rendered text ending in the
@@ -79,18 +78,16 @@ def finalize(runner: Any, request: Request, continuing: bool) -> Request:
         return request
     if request[-1]["role"] != "assistant":
         return request
-    render = getattr(runner, "render", None)
-    if render is None:
+    rendered = await runner.render(request[:-1])
+    if rendered is None:
         return request
-    return render(request[:-1]) + request[-1]["content"]
+    return rendered + request[-1]["content"]
 
 
-async def count_request(runner: Any, request: Request) -> int:
-    if isinstance(request, str):
-        return await runner.count_tokens(request)
-    render = getattr(runner, "render", None)
-    if render is not None:
-        return await runner.count_tokens(render(request))
+async def count_request(runner: Runner, request: Request) -> int:
+    rendered = await runner.render(request)
+    if rendered is not None:
+        return await runner.count_tokens(rendered)
     total = 3
     for message in request:
         total += await runner.count_tokens(message["content"]) + MESSAGE_OVERHEAD
@@ -98,8 +95,8 @@ async def count_request(runner: Any, request: Request) -> int:
 
 
 async def assemble(
-    session: "Session",
-    runner: Any,
+    session: Session,
+    runner: Runner,
     sampler: SamplerSettings,
     continuing: bool = False,
 ) -> Assembly:
@@ -108,26 +105,26 @@ async def assemble(
     Moves ``session.context_start`` forward when it drops turns.
     """
     sampler = mode_sampler(session, sampler)
-    n_ctx = int(getattr(runner, "n_ctx", 0) or 0)
+    n_ctx = runner.n_ctx
     start = min(session.context_start, protected_from(session))
 
-    def request_at(first: int) -> Request:
-        return finalize(runner, build_request(session, first), continuing)
+    async def request_at(first: int) -> Request:
+        return await finalize(runner, build_request(session, first), continuing)
 
     sizes: dict[int, int] = {}
 
     async def size(first: int) -> int:
         if first not in sizes:
-            sizes[first] = await count_request(runner, request_at(first))
+            sizes[first] = await count_request(runner, await request_at(first))
         return sizes[first]
 
     if n_ctx <= 0:
-        return Assembly(request_at(start), sampler, 0, 0, start)
+        return Assembly(await request_at(start), sampler, 0, 0, start)
     budget = n_ctx - reply_budget(n_ctx, sampler)
     full = await size(start)
     if full <= budget:
         session.context_start = start
-        return Assembly(request_at(start), sampler, full, budget, start)
+        return Assembly(await request_at(start), sampler, full, budget, start)
 
     candidates = _drop_points(session, start)
     target = int(budget * (1 - DROP_SLACK))
@@ -145,12 +142,12 @@ async def assemble(
     kept = await size(chosen)
     session.context_start = chosen
     return Assembly(
-        request_at(chosen), sampler, kept, budget, chosen,
+        await request_at(chosen), sampler, kept, budget, chosen,
         dropped_turns=chosen - start, dropped_tokens=full - kept,
     )
 
 
-def _drop_points(session: "Session", start: int) -> list[int]:
+def _drop_points(session: Session, start: int) -> list[int]:
     """Where the kept part may begin: role modes begin on a user turn."""
     last = protected_from(session)
     points = [start]

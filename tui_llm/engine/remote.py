@@ -20,17 +20,28 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from tui_llm.endpoints import Endpoint
-from tui_llm.runner import GenerationStats, Messages, RunnerError
-from tui_llm.sampler import SamplerSettings
-from tui_llm.templates import CHATML, PromptTemplate
+from tui_llm.engine.endpoints import Endpoint
+from tui_llm.engine.contract import (
+    Capabilities,
+    GenerationError,
+    GenerationStats,
+    ProgressCallback,
+    Request,
+    RunnerError,
+)
+from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.prompts.sandbox import TemplateRenderError
+from tui_llm.prompts.templates import CHATML, PromptTemplate
 
 GUESSED_TEMPLATE = "assumed: ChatML (the server did not say)"
 APPROXIMATE_TOKENS = "estimate (about 4 characters a token): the server offers no tokenizer"
@@ -167,9 +178,6 @@ def approximate_tokens(text: str) -> int:
 class RemoteRunner:
     """One model on one OpenAI-compatible server."""
 
-    loaded = True  # the server holds the model; there is nothing to load here
-    info = None
-
     def __init__(
         self,
         endpoint: Endpoint,
@@ -179,8 +187,8 @@ class RemoteRunner:
         self.endpoint = endpoint
         self.model = model or endpoint.model
         self.kind = endpoint.kind if endpoint.kind != "auto" else ""
-        self.template = template or CHATML
-        self.template_reason = "chosen by the caller" if template else GUESSED_TEMPLATE
+        self._template = template or CHATML
+        self._template_reason = "chosen by the caller" if template else GUESSED_TEMPLATE
         self.models: list[RemoteModel] = []
         self.token_count_source = ""
         self.last_stats = GenerationStats()
@@ -193,35 +201,107 @@ class RemoteRunner:
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._producer: asyncio.Task[None] | None = None
 
-    # -- the Runner protocol ---------------------------------------------
+    # -- the engine contract ---------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            loads_files=False,
+            can_offload=False,
+            renders_locally=self.template_known,
+            exact_token_counts=bool(self._token_route),
+            can_save_state=False,
+            can_shift_context=False,
+        )
+
+    @property
+    def loaded(self) -> bool:
+        return self._connected
+
+    @property
+    def info(self) -> None:
+        return None
+
+    @property
+    def settings(self) -> None:
+        return None
+
     @property
     def model_name(self) -> str:
         return self.model or urlsplit(self.endpoint.base_url).netloc
+
+    @property
+    def model_path(self) -> None:
+        return None
+
+    @property
+    def location(self) -> str:
+        return f"{self.endpoint.base_url} ({self.model_name})"
 
     @property
     def n_ctx(self) -> int:
         return self._n_ctx
 
     @property
-    def render(self) -> Callable[[Messages | str], str] | None:
-        """Local prompt rendering, offered only when the model's template is known.
+    def template(self) -> PromptTemplate:
+        return self._template
 
-        With a guessed template a locally rendered prompt would be wrong for
-        most models, so callers then send role messages and the server renders.
-        """
-        return self.render_prompt if self.template_known else None
+    @property
+    def template_reason(self) -> str:
+        return self._template_reason
+
+    def set_template(self, template: PromptTemplate, reason: str) -> None:
+        self._template, self._template_reason = template, reason
 
     @property
     def template_known(self) -> bool:
-        return self.template_reason != GUESSED_TEMPLATE
+        """With a guessed template a locally rendered prompt would be wrong for most models."""
+        return self._template_reason != GUESSED_TEMPLATE
 
-    def render_prompt(self, request: Messages | str) -> str:
+    async def load(
+        self,
+        source: Path | str | None,
+        settings: LoadSettings | None = None,
+        template: PromptTemplate | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        """Connect and pick the server's model ``source`` (None: the configured or first one)."""
+        report = on_progress or (lambda stage, fraction: None)
+        if source:
+            self.model = str(source)
+        if template is not None:
+            self.set_template(template, "chosen by the caller")
+        report("asking the server", 0.0)
+        await self.connect()
+        report("ready", 1.0)
+
+    async def unload(self) -> None:
+        self.cancel()
+        self._connected = False
+
+    async def render(self, request: Request) -> str | None:
+        """The prompt as this side renders it; None when the server must render role messages."""
         if isinstance(request, str):
             return request
-        return self.template.render(request, add_generation_prompt=True)
+        if not self.template_known:
+            return None
+        # A server-reported template is untrusted: its sandboxed render may take its time limit.
+        return await asyncio.to_thread(self._render_sync, request)
+
+    def _render_sync(self, request: Request) -> str:
+        if isinstance(request, str):
+            return request
+        try:
+            return self._template.render(request, add_generation_prompt=True)
+        except TemplateRenderError as exc:
+            raise GenerationError(
+                f"The prompt template ({self._template.name}) could not be used: {exc}"
+            ) from exc
 
     async def stream(
-        self, request: Messages | str, sampler: SamplerSettings | None = None
+        self,
+        request: Request,
+        sampler: SamplerSettings | None = None,
+        cancel: threading.Event | None = None,
     ) -> AsyncIterator[str]:
         """Yield text pieces as the server sends them; raise RemoteError subclasses on faults."""
         sampler = sampler or SamplerSettings()
@@ -240,6 +320,8 @@ class RemoteRunner:
                 kind, value = await queue.get()
                 if kind == "text":
                     yield value
+                    if cancel is not None and cancel.is_set():
+                        self.cancel()
                 elif kind == "done":
                     finished = True
                     return
@@ -354,26 +436,26 @@ class RemoteRunner:
                 if not self._n_ctx:
                     self._n_ctx = _int(settings.get("n_ctx") or props.get("n_ctx"))
                 source = props.get("chat_template")
-                if isinstance(source, str) and source.strip() and self.template is CHATML:
+                if isinstance(source, str) and source.strip() and self._template is CHATML:
                     eos = str(props.get("eos_token") or "")
-                    self.template = PromptTemplate(
+                    self._template = PromptTemplate(
                         name="server",
                         source=source,
                         stop=(eos,) if eos else (),
                         bos_token=str(props.get("bos_token") or ""),
                         eos_token=eos,
                     )
-                    self.template_reason = "the chat template the server reported"
+                    self._template_reason = "the chat template the server reported"
         elif self.kind == "koboldcpp" and not self._n_ctx:
             value = await self._optional_json("GET", "/api/extra/true_max_context_length")
             if isinstance(value, dict):
                 self._n_ctx = _int(value.get("value"))
 
     # -- streaming --------------------------------------------------------
-    def _body(self, request: Messages | str, sampler: SamplerSettings) -> tuple[str, dict[str, Any]]:
+    def _body(self, request: Request, sampler: SamplerSettings) -> tuple[str, dict[str, Any]]:
         kind = self.kind if self._send_extras else "openai"
         if isinstance(request, str):
-            stop = list(dict.fromkeys([*self.template.stop, *sampler.stop]))
+            stop = list(dict.fromkeys([*self._template.stop, *sampler.stop]))
             path, body = "/v1/completions", {"prompt": request}
         else:
             stop = list(sampler.stop)
@@ -386,7 +468,7 @@ class RemoteRunner:
 
     async def _produce(
         self,
-        request: Messages | str,
+        request: Request,
         sampler: SamplerSettings,
         stats: GenerationStats,
         queue: asyncio.Queue[tuple[str, Any]],
@@ -447,7 +529,7 @@ class RemoteRunner:
         if client is not None and self._client_loop is _running_loop():
             await client.aclose()
 
-    async def _open_stream(self, request: Messages | str, sampler: SamplerSettings) -> httpx.Response:
+    async def _open_stream(self, request: Request, sampler: SamplerSettings) -> httpx.Response:
         path, body = self._body(request, sampler)
         response = await self._request("POST", path, body, stream=True, check=False)
         if response.status_code in {400, 422} and self._send_extras and self.kind == "generic":
@@ -465,7 +547,7 @@ class RemoteRunner:
     async def _read_stream(
         self,
         response: httpx.Response,
-        request: Messages | str,
+        request: Request,
         stats: GenerationStats,
         usage: dict[str, int],
     ) -> AsyncIterator[str]:
@@ -497,15 +579,15 @@ class RemoteRunner:
             return
         raise self._ended_early(got_text)
 
-    async def _count_prompt(self, request: Messages | str, stats: GenerationStats) -> None:
+    async def _count_prompt(self, request: Request, stats: GenerationStats) -> None:
         """Prompt size when the server did not report it: exact for raw prompts, else close."""
         if isinstance(request, str) or self.template_known:
-            text = self.render_prompt(request)
+            text = await self.render(request)
         else:
             text = "\n".join(f"{m['role']}\n{m['content']}" for m in request)
         try:
             stats.prompt_tokens = await self.count_tokens(text)
-        except (RemoteError, ValueError):
+        except (RunnerError, ValueError):
             pass
 
     # -- tokenizing -------------------------------------------------------

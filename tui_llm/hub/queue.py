@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from tui_llm.downloads import (
+from tui_llm.hub.downloads import (
     DownloadCancelled,
     DownloadError,
     DownloadProgress,

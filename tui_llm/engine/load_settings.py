@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from tui_llm.sampler import FieldHelp
+from tui_llm.engine.sampler import FieldHelp
 
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 AUTO = "auto"

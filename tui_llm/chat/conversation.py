@@ -1,0 +1,320 @@
+"""The conversation: one session, one engine, and everything a player does to them.
+
+The chat screen and ``tui-llm chat`` both drive a ``Conversation`` and show
+its events; neither keeps conversation state of its own. Actions that
+generate (send, regenerate, go on) claim the conversation at once, when they
+are called, and return a coroutine that streams the reply: a second Enter
+arriving in the same burst of keys finds it busy instead of starting twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Coroutine, Union
+
+from tui_llm.chat.context import ContextOverflowError, assemble
+from tui_llm.chat.modes import clean_reply
+from tui_llm.chat.sessions import USER_ROLES, Session, Turn
+from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
+from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.prompts.sandbox import TemplateRenderError
+
+TEXT_MODES = ("story", "adventure")
+SETUP_FIELDS = (
+    "memory", "authors_note", "character", "system_prompt", "greeting", "game_preamble",
+)
+
+
+class ConversationBusy(RuntimeError):
+    """A reply is being written; wait for it or stop it first."""
+
+
+class NothingToDo(ValueError):
+    """The action has nothing to act on (no reply to retry, nothing to go on from)."""
+
+
+@dataclass(frozen=True)
+class TurnAdded:
+    index: int
+    turn: Turn
+
+
+@dataclass(frozen=True)
+class TurnRemoved:
+    index: int
+    turn: Turn
+
+
+@dataclass(frozen=True)
+class TurnChanged:
+    index: int
+    turn: Turn
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    continuing: bool
+    base: str  # the text being continued, or ""
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    piece: str
+
+
+@dataclass(frozen=True)
+class ReplyEnded:
+    """The reply is over. ``turn`` is the new or continued reply; None when nothing was kept."""
+
+    turn: Turn | None
+    continuing: bool
+    stats: GenerationStats
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class InputReturned:
+    """The player's input left the session (undo, or a reply that failed): give it back to edit."""
+
+    text: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str
+
+
+@dataclass(frozen=True)
+class ContextChanged:
+    hidden_turns: int  # the oldest turns no longer sent to the model
+
+
+@dataclass(frozen=True)
+class SessionReset:
+    """The whole transcript changed (a mode switch, a new session): show it again."""
+
+
+@dataclass(frozen=True)
+class SetupChanged:
+    """Memory, Author's note, character or persona changed."""
+
+
+Event = Union[
+    TurnAdded, TurnRemoved, TurnChanged, ReplyStarted, ReplyText, ReplyEnded,
+    InputReturned, Notice, ContextChanged, SessionReset, SetupChanged,
+]
+Listener = Callable[[Event], None]
+Reply = Coroutine[Any, Any, "Turn | None"]
+
+
+class Conversation:
+    def __init__(
+        self,
+        runner: Runner,
+        session: Session | None = None,
+        sampler: Callable[[], SamplerSettings] = SamplerSettings,
+        save: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.session = session or Session()
+        self._sampler = sampler
+        self._save_hook = save
+        self._listeners: list[Listener] = []
+        self._cancel = threading.Event()
+        self.busy = False
+        self.session.start_with_greeting()
+
+    # -- events ----------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- what can be done now ----------------------------------------------
+    def input_role(self, as_action: bool = True) -> str:
+        return "action" if self.session.mode == "adventure" and as_action else "user"
+
+    def can_go_on(self) -> bool:
+        session = self.session
+        if session.last_reply is not None or session.turns:
+            return True
+        return session.mode in TEXT_MODES and bool(session.memory.strip())
+
+    def goes_on_when_empty(self) -> bool:
+        """In story and adventure modes an empty input lets the model go on."""
+        session = self.session
+        return session.mode in TEXT_MODES and bool(session.turns or session.memory.strip())
+
+    # -- generating --------------------------------------------------------
+    def send(self, text: str, as_action: bool = True) -> Reply:
+        """Add the player's text and reply to it; empty text goes on where that means something."""
+        if not text.strip():
+            if self.goes_on_when_empty():
+                return self.go_on()
+            raise NothingToDo("the prompt is empty")
+        self._claim()
+        turn = self.session.add(
+            self.input_role(as_action), text if self.session.mode == "story" else text.strip()
+        )
+        self._emit(TurnAdded(len(self.session.turns) - 1, turn))
+        self._save()
+        return self._reply(input_turn=turn)
+
+    def regenerate(self) -> Reply:
+        """Write the last reply again (or a reply, where there is none yet)."""
+        if not self.session.turns:
+            raise NothingToDo("Nothing to retry yet.")
+        self._claim()
+        replaced = None
+        if self.session.last_reply is not None:
+            replaced = self.session.undo()
+            self._emit(TurnRemoved(len(self.session.turns), replaced))
+        return self._reply(replaced=replaced)
+
+    def go_on(self) -> Reply:
+        """Continue the last reply, or write a new one after the player's turn."""
+        if not self.can_go_on():
+            raise NothingToDo("Nothing to continue yet.")
+        self._claim()
+        return self._reply(continuing=self.session.last_reply is not None)
+
+    def stop(self) -> None:
+        if self.busy:
+            self._cancel.set()
+            self.runner.cancel()
+
+    def _claim(self) -> None:
+        if self.busy:
+            raise ConversationBusy("a reply is being written")
+        self.busy = True
+        self._cancel = threading.Event()
+
+    async def _reply(
+        self,
+        input_turn: Turn | None = None,
+        replaced: Turn | None = None,
+        continuing: bool = False,
+    ) -> Turn | None:
+        session = self.session
+        base = session.turns[-1].text if continuing else ""
+        pieces: list[str] = []
+        error = ""
+        try:
+            self._emit(ReplyStarted(continuing, base))
+            try:
+                assembly = await assemble(session, self.runner, self._sampler(), continuing)
+                if assembly.notice:
+                    self._emit(Notice(assembly.notice))
+                    self._emit(ContextChanged(session.hidden_turns))
+                async for piece in self.runner.stream(
+                    assembly.request, assembly.sampler, self._cancel
+                ):
+                    pieces.append(piece)
+                    self._emit(ReplyText(piece))
+            except (RunnerError, ContextOverflowError, TemplateRenderError) as exc:
+                error = str(exc)
+            stats = self.runner.last_stats
+            text = "".join(pieces)
+            if error or not text.strip():
+                self._emit(ReplyEnded(None, continuing, stats, error))
+                self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled))
+                if not error and not stats.cancelled:
+                    self._emit(Notice("The model had nothing to add."))
+                return None
+            full = clean_reply(session.mode, base + text)
+            if continuing:
+                turn = session.turns[-1]
+                turn.text = full
+            else:
+                turn = session.add("assistant", full)
+            self._emit(ReplyEnded(turn, continuing, stats))
+            self._save()
+            return turn
+        finally:
+            self.busy = False
+
+    def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool) -> None:
+        """Nothing useful came back: undo what this reply started."""
+        session = self.session
+        if replaced is not None:
+            session.turns.append(replaced)
+            self._emit(TurnAdded(len(session.turns) - 1, replaced))
+        elif give_input_back and input_turn is not None and session.turns[-1:] == [input_turn]:
+            session.undo()
+            self._emit(TurnRemoved(len(session.turns), input_turn))
+            self._emit(InputReturned(input_turn.text.strip(), input_turn.role))
+        self._save()
+
+    # -- editing -----------------------------------------------------------
+    def undo(self) -> Turn | None:
+        """Take back the last turn; the player's own input comes back to edit."""
+        self._require_idle()
+        turn = self.session.undo()
+        if turn is None:
+            return None
+        self._emit(TurnRemoved(len(self.session.turns), turn))
+        self._emit(ContextChanged(self.session.hidden_turns))
+        if turn.role in USER_ROLES:
+            self._emit(InputReturned(turn.text.strip(), turn.role))
+        self._save()
+        return turn
+
+    def edit(self, index: int, text: str) -> None:
+        self._require_idle()
+        self.session.edit(index, text)
+        self._emit(TurnChanged(index, self.session.turns[index]))
+        self._save()
+
+    def set_mode(self, mode: str) -> None:
+        self._require_idle()
+        if mode == self.session.mode:
+            return
+        self.session.set_mode(mode)
+        self.session.start_with_greeting()
+        self._emit(SessionReset())
+        self._save()
+
+    def update_setup(self, **values: Any) -> None:
+        """Change Memory, the Author's note, the character or the persona."""
+        for key, value in values.items():
+            if key not in SETUP_FIELDS:
+                raise ValueError(f"not a setup field: {key}")
+            setattr(self.session, key, value)
+        if not self.session.turns and self.session.mode == "chat" and self.session.greeting.strip():
+            self.session.start_with_greeting()
+            self._emit(SessionReset())
+        self._emit(SetupChanged())
+        self._save()
+
+    def new_session(self) -> Session:
+        """A fresh session with the same mode and setup."""
+        self._require_idle()
+        old = self.session
+        self.session = Session(
+            mode=old.mode, **{name: getattr(old, name) for name in SETUP_FIELDS}
+        )
+        self.session.start_with_greeting()
+        self._emit(SessionReset())
+        return self.session
+
+    def _require_idle(self) -> None:
+        if self.busy:
+            raise ConversationBusy("a reply is being written")
+
+    # -- saving ------------------------------------------------------------
+    def _save(self) -> None:
+        session = self.session
+        if self._save_hook is None or (not session.turns and session.path is None):
+            return
+        runner = self.runner
+        session.note_run(
+            runner.model_name,
+            runner.location or session.model_path,
+            runner.template.name if runner.loaded else session.template,
+            self._sampler().to_dict(),
+        )
+        self._save_hook(session)

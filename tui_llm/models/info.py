@@ -1,0 +1,19 @@
+"""What a loaded model says about itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    name: str
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    embedded_template: str | None
+    bos_token: str = ""
+    eos_token: str = ""
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
