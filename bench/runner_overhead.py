@@ -107,6 +107,7 @@ async def main_async(args: argparse.Namespace) -> None:
     from tui_llm.engine.load_settings import LoadSettings
     from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
     from tui_llm.engine.sampler import SamplerSettings
+    from tui_llm.ui.screens.chat import ChatScreen
 
     class RecordingRunner(LlamaCppRunner):
         """The real runner; remembers the last request the chat screen sent."""
@@ -130,13 +131,13 @@ async def main_async(args: argparse.Namespace) -> None:
     app = make_app(config=AppConfig(sampler=sampler, load=settings), runner=runner, start="chat")
     results: dict[str, list[Run]] = {"raw": [], "runner": [], "chat": []}
     async with app.run_test(size=(80, 24)) as pilot:
-        while not getattr(app.screen, "ready", False):
+        while not (isinstance(app.screen, ChatScreen) and app.screen.ready):
             await pilot.pause(0.05)
         screen = app.screen
         # One chat turn first: it tells us the exact prompt and sampler the app sends.
         await run_chat(pilot, screen, watch, STORY_PROMPT)
         request, used_sampler = runner.last_request
-        prompt_text = runner.render(request)
+        prompt_text = await runner.render(request)
         prompt_tokens = await runner._call(runner._prompt_tokens, prompt_text)
         raw_kwargs = completion_kwargs(used_sampler, runner.stop_strings(used_sampler))
         print(f"   prompt: {len(prompt_tokens)} tokens (the chat screen's rendered request)")

@@ -42,6 +42,9 @@ from _common import (
     test_model,
     use_temporary_home,
 )
+from helpers import FakeRunner
+
+from tui_llm.engine.contract import GenerationStats
 
 
 class KeyProbe:
@@ -107,27 +110,19 @@ async def probe_keys(app, screen, count: int, restart) -> tuple[list[float], lis
     return probe.handled, probe.painted
 
 
-class ScriptedRunner:
+class ScriptedRunner(FakeRunner):
     """SCRIPTED, for UI throughput only: numbered tokens from a thread at a fixed rate."""
 
-    model_name = "scripted"
-    n_ctx = 0
-    loaded = True
-
     def __init__(self) -> None:
-        from tui_llm.engine.contract import GenerationStats
-
-        self.stats_type = GenerationStats
-        self.last_stats = GenerationStats()
+        super().__init__(n_ctx=0, model_name="scripted")
         self.rate = 100.0
         self.seconds = 3.0
         self.produced: list[tuple[float, str]] = []
-        self._stop = threading.Event()
 
-    async def stream(self, request, sampler=None) -> AsyncIterator[str]:
+    async def stream(self, request, sampler=None, cancel=None) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._stop = stop = threading.Event()
+        self._cancel = stop = cancel or threading.Event()
         self.produced = []
         count = int(self.rate * self.seconds)
 
@@ -151,17 +146,8 @@ class ScriptedRunner:
             tokens += 1
             yield piece
         elapsed = time.perf_counter() - started
-        self.last_stats = self.stats_type(completion_tokens=tokens, elapsed=elapsed,
+        self.last_stats = GenerationStats(completion_tokens=tokens, elapsed=elapsed,
                                           time_to_first_token=1 / self.rate)
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    async def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    async def close(self) -> None:
-        self.cancel()
 
 
 async def part_real(args) -> list[Figure]:

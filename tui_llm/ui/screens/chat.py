@@ -326,8 +326,7 @@ class ChatScreen(Screen):
         except ConversationBusy:
             return
         except NothingToDo as exc:
-            if str(exc) != "the prompt is empty":
-                self.notify(str(exc), timeout=3)
+            self.notify(str(exc), timeout=3)
             return
         self._generate(reply)
 
@@ -336,8 +335,9 @@ class ChatScreen(Screen):
         if self.generating or not self.ready:
             return
         value = event.value
-        if value.strip():
-            event.input.value = ""
+        if not value.strip() and not self.conversation.goes_on_when_empty():
+            return
+        event.input.value = ""
         self._begin(lambda: self.conversation.send(value, as_action=self.input_kind == "action"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
