@@ -187,7 +187,7 @@ async def test_escape_keeps_the_partial_reply_and_stream_is_batched(monkeypatch)
         original(self, text)
 
     monkeypatch.setattr(SessionTurnView, "set_text", counting)
-    runner = FakeRunner([" w" * 400], delay=0.002)
+    runner = FakeRunner([" w" * 400], delay=0.01)
     app = make_app(config=config(), runner=runner)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_chat(pilot, app)
