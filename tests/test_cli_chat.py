@@ -148,3 +148,18 @@ def test_killed_mid_generation_loses_no_earlier_turn(model_path, isolated_home, 
     assert session.turns[:2] == before.turns
     assert [t.role for t in session.turns] == ["user", "assistant", "user"]
     assert session.turns[2].text == "and climbed the stairs"
+
+
+def test_a_model_without_its_own_template_gets_the_preset_its_name_names(model_path, isolated_home, tmp_path):
+    from testmodel import untemplated_copy
+
+    from tui_llm.chat.sessions import load_session
+    from tui_llm.models.gguf import read_gguf
+
+    gemma = untemplated_copy(tmp_path / "gemma-2-2b-it-Q4_K_M.gguf")
+    assert read_gguf(gemma).chat_template is None
+    chat = tmp_path / "chat.json"
+    done = run_cli("chat", "--model", str(gemma), "--session", str(chat), "--prompt", "Say hi.",
+                   "--max-tokens", "4", "--seed", "1", env_home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    assert load_session(chat).template == "gemma"

@@ -2,12 +2,15 @@
 
 XDG base directories by default. ``TUI_LLM_HOME`` puts everything under one
 folder (tests use it so they never touch the user's home); ``TUI_LLM_CONFIG``
-names the config file alone.
+names the config file alone. The catalog and the presets that ship with the
+app are read through :func:`package_data`.
 """
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 APP_NAME = "tui-llm"
@@ -56,14 +59,30 @@ def user_templates_dir() -> Path:
     return config_dir() / "templates"
 
 
-def project_root() -> Path:
-    """The source tree holding ``presets/`` and ``catalog.toml``."""
-    return Path(__file__).resolve().parent.parent
+def package_data() -> Traversable:
+    """The folder holding ``catalog.toml`` and ``presets/``.
+
+    The wheel carries them as ``tui_llm/data/``. A source checkout (also an
+    editable install, which imports the source tree) has them at its top level.
+    """
+    packaged = files("tui_llm") / "data"
+    checkout = Path(__file__).resolve().parent.parent
+    if packaged.is_dir() or not (checkout / "catalog.toml").is_file():
+        return packaged
+    return checkout
 
 
-def presets_dir() -> Path:
-    return project_root() / "presets"
+def presets_dir() -> Traversable:
+    return package_data() / "presets"
 
 
-def catalog_file() -> Path:
-    return project_root() / "catalog.toml"
+def catalog_file() -> Traversable:
+    return package_data() / "catalog.toml"
+
+
+def toml_files(folder: Traversable) -> list[Traversable]:
+    """The ``*.toml`` files in a folder, by name; none when it does not exist."""
+    if not folder.is_dir():
+        return []
+    found = (item for item in folder.iterdir() if item.name.endswith(".toml") and item.is_file())
+    return sorted(found, key=lambda item: item.name)

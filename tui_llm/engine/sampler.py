@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -205,15 +206,13 @@ def preset_from_dict(data: dict[str, Any], default_name: str, origin: str) -> Sa
     return SamplerPreset(name=name, title=title, note=note.strip(), settings=values, origin=origin)
 
 
-def _read_presets(directory: Path, origin: str) -> tuple[dict[str, SamplerPreset], list[str]]:
+def _read_presets(directory: Traversable, origin: str) -> tuple[dict[str, SamplerPreset], list[str]]:
     presets: dict[str, SamplerPreset] = {}
     problems: list[str] = []
-    if not directory.is_dir():
-        return presets, problems
-    for path in sorted(directory.glob("*.toml")):
+    for path in locations.toml_files(directory):
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-            preset = preset_from_dict(data, path.stem, origin)
+            preset = preset_from_dict(data, path.name.removesuffix(".toml"), origin)
         except (tomllib.TOMLDecodeError, SamplerError, OSError, UnicodeDecodeError) as exc:
             problems.append(f"sampler preset {path.name} skipped: {exc}")
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tui_llm import locations
@@ -130,7 +130,7 @@ class CatalogEntry:
 @dataclass(frozen=True)
 class Catalog:
     entries: tuple[CatalogEntry, ...]
-    path: Path | None = None
+    path: Traversable | None = None
 
     def __iter__(self):
         return iter(self.entries)
@@ -324,7 +324,7 @@ def parse_entry(raw: Any, index: int) -> CatalogEntry:
     )
 
 
-def parse_catalog(data: dict[str, Any], path: Path | None = None) -> Catalog:
+def parse_catalog(data: dict[str, Any], path: Traversable | None = None) -> Catalog:
     schema = data.get("schema", 1)
     if schema != 1:
         raise CatalogError(f"unsupported catalog schema {schema!r} (this version reads schema 1)")
@@ -342,8 +342,8 @@ def parse_catalog(data: dict[str, Any], path: Path | None = None) -> Catalog:
     return Catalog(tuple(entries), path)
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """Read and validate ``catalog.toml`` (the one in the source tree by default)."""
+def load_catalog(path: Traversable | None = None) -> Catalog:
+    """Read and validate ``catalog.toml`` (the one shipped with tui-llm by default)."""
     path = path or locations.catalog_file()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ import functools
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -223,7 +224,7 @@ def check_template(template: PromptTemplate) -> None:
     raise first_error
 
 
-def read_template_file(path: Path, origin: str) -> PromptTemplate:
+def read_template_file(path: Traversable, origin: str) -> PromptTemplate:
     """Read one preset file; any problem raises TemplateFileError naming what is wrong."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -232,7 +233,7 @@ def read_template_file(path: Path, origin: str) -> PromptTemplate:
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateFileError(f"could not be read: {exc}") from exc
     try:
-        return template_from_dict(data, path.stem.lower(), origin)
+        return template_from_dict(data, path.name.removesuffix(".toml").lower(), origin)
     except TemplateRenderError as exc:
         raise TemplateFileError(str(exc)) from exc
 
@@ -253,12 +254,10 @@ class TemplateLibrary:
             raise TemplateNotFound(f"no prompt template named {name!r} (known: {known})") from None
 
 
-def _read_dir(directory: Path, origin: str) -> tuple[dict[str, PromptTemplate], list[str]]:
+def _read_dir(directory: Traversable, origin: str) -> tuple[dict[str, PromptTemplate], list[str]]:
     templates: dict[str, PromptTemplate] = {}
     problems: list[str] = []
-    if not directory.is_dir():
-        return templates, problems
-    for path in sorted(directory.glob("*.toml")):
+    for path in locations.toml_files(directory):
         try:
             template = read_template_file(path, origin if origin != "user" else f"user file {path}")
         except TemplateFileError as exc:
@@ -272,8 +271,8 @@ def _read_dir(directory: Path, origin: str) -> tuple[dict[str, PromptTemplate], 
 
 
 @functools.lru_cache(maxsize=4)
-def _builtin(directory: str) -> tuple[dict[str, PromptTemplate], tuple[str, ...]]:
-    templates, problems = _read_dir(Path(directory), "built-in")
+def _builtin(directory: Traversable) -> tuple[dict[str, PromptTemplate], tuple[str, ...]]:
+    templates, problems = _read_dir(directory, "built-in")
     return templates, tuple(problems)
 
 
@@ -282,7 +281,7 @@ def load_library(user_dir: Path | None = None) -> TemplateLibrary:
 
     A bad user file is skipped and described in ``problems``; nothing raises.
     """
-    builtin, builtin_problems = _builtin(str(locations.presets_dir() / "templates"))
+    builtin, builtin_problems = _builtin(locations.presets_dir() / "templates")
     templates = dict(builtin)
     if "chatml" not in templates:
         templates["chatml"] = CHATML
