@@ -120,7 +120,7 @@ class FakeRunner:
         self,
         source: Path | str | None,
         settings: LoadSettings | None = None,
-        template: PromptTemplate | None = None,
+        template: PromptTemplate | str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         self.loads.append(source)

@@ -14,11 +14,11 @@ from tui_llm.models import catalog as cat
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.machine.hardware import GPU, Hardware
+from tui_llm.machine.hardware import GPU, Hardware, ProbedOnce, probe
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.screens.catalog import CatalogScreen
 from tui_llm.ui.screens.home import HomeScreen
-from helpers import wait_until
+from helpers import FakeRunner, wait_until
 
 GIB = 1024**3
 SMALL = Hardware(ram_total=4 * GIB, ram_available=3 * GIB)
@@ -38,7 +38,8 @@ def no_real_hub(monkeypatch):
 
 async def open_catalog(app, pilot, **kwargs) -> CatalogScreen:
     await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
-    screen = CatalogScreen(**kwargs)
+    hardware = kwargs.pop("hardware", None)
+    screen = CatalogScreen(ProbedOnce(probe, hardware) if hardware else app.machine, **kwargs)
     await app.push_screen(screen)
     await wait_until(pilot, lambda: screen.ready or screen.error)
     await pilot.pause()
@@ -77,7 +78,7 @@ async def test_the_same_model_gets_a_different_badge_on_a_different_machine():
                     ("smol", "smollm2-135m-instruct|Q4_1"),
                 )
             }
-            assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "size") == "4.4 GB"
+            assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "size") == "4.1 GB"
             assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "tier") == "8 GB"
             assert cell(screen, "ai-dungeon-2-classic|", "fit") == "– GGML"
     assert badges["small"] == {"mistral": "✗ too big", "mixtral": "✗ too big", "smol": "✓ RAM"}
@@ -268,6 +269,31 @@ async def test_opens_from_home_with_c_and_probes_this_machine():
         assert screen.hardware is not None and screen.hardware.ram_total > 0
         assert "RAM free" in text_of(screen, "#catalog-title")
         assert cell(screen, "smollm2-135m-instruct|Q4_1", "fit") != "… probing"
+
+
+async def test_the_configured_vram_decides_the_badges_and_the_machine_is_probed_once(monkeypatch):
+    from tui_llm.engine import llama
+    from tui_llm.ui.screens.hardware import HardwareScreen
+
+    monkeypatch.setattr(llama, "supports_gpu_offload", lambda: True)  # as with a CUDA build
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[hardware]\nvram_gb = 24\n", encoding="utf-8")
+    app = make_app(runner=FakeRunner())  # the config comes from the file
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CatalogScreen) and app.screen.ready)
+        catalog = app.screen
+        gpu = catalog.hardware.gpus[0]
+        assert (gpu.source, gpu.total_bytes) == ("manual", 24 * GIB)
+        assert "24.0 GB VRAM" in text_of(catalog, "#catalog-title")
+        assert cell(catalog, "mistral-7b-instruct-v0.2|Q4_K_M", "fit") == "✓ GPU"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HardwareScreen) and app.screen.ready)
+        assert app.screen.hardware is catalog.hardware  # one probe for the whole app
 
 
 async def test_a_broken_catalog_is_shown_not_crashed(tmp_path, monkeypatch):

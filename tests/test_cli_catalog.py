@@ -28,8 +28,31 @@ def test_table_lists_models_with_tier_and_fit(capsys):
     assert lines[0].startswith("This machine: ")
     assert lines[1].split() == ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"]
     smol = next(line for line in lines if line.startswith("smollm2-135m-instruct "))
-    assert "Q4_1" in smol and "98.4 MB" in smol and "Mini" in smol
+    assert "Q4_1" in smol and "93.8 MB" in smol and "Mini" in smol
     assert any(line.startswith("ai-dungeon-2-classic ") and "GGML only" in line for line in lines)
+
+
+def test_the_configured_vram_decides_the_fit(capsys, monkeypatch):
+    from tui_llm import locations
+    from tui_llm.engine import llama
+
+    monkeypatch.setattr(llama, "supports_gpu_offload", lambda: True)  # as with a CUDA build
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[hardware]\nvram_gb = 24\n", encoding="utf-8")
+
+    def mistral() -> dict:
+        code, out, _ = run_cli(capsys, "--json")
+        assert code == 0
+        data = json.loads(out)
+        assert data["machine"]["gpus"][0]["source"] == "manual"
+        return next(m for m in data["models"] if m["id"] == "mistral-7b-instruct-v0.2" and m["quant"] == "Q4_K_M")
+
+    assert mistral()["fit"] == "fits on GPU"
+    path.write_text("[hardware]\nvram_gb = 2\n", encoding="utf-8")
+    assert mistral()["fit"] != "fits on GPU"
+    code, out, _ = run_cli(capsys, "--json", "--vram-gb", "24")  # the command line wins
+    assert json.loads(out)["machine"]["gpus"][0]["total_bytes"] == 24 * 1024**3
 
 
 def test_json_with_tier_filter_keeps_the_seeds_picks(capsys):

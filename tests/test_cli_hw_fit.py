@@ -17,9 +17,9 @@ from tui_llm.machine.fit import VERDICTS
 @pytest.fixture
 def cuda_build(monkeypatch):
     """As if llama-cpp-python were built with CUDA: the GPU paths of the commands."""
-    from tui_llm.machine import hardware
+    from tui_llm.engine import llama
 
-    monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: True)
+    monkeypatch.setattr(llama, "supports_gpu_offload", lambda: True)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -53,7 +53,9 @@ def test_hw_reads_the_override_from_config(capsys, cuda_build):
     assert json.loads(capsys.readouterr().out)["gpus"][0]["total_bytes"] == 6 * 1024**3
     path.write_text("[hardware]\nvram_gb = \"plenty\"\n", encoding="utf-8")
     assert main(["hw"]) == 0
-    assert "vram_gb must be a number" in capsys.readouterr().out
+    reported = capsys.readouterr()
+    assert "line 2" in reported.err and "vram_gb must be a number" in reported.err
+    assert "GPU   none" in reported.out or "(set by hand)" not in reported.out
 
 
 def test_fit_on_the_real_model(model_path, capsys):
@@ -83,9 +85,9 @@ def test_fit_json_with_a_gpu_and_a_split(model_path, capsys, cuda_build):
 
 
 def test_fit_with_a_gpu_llama_cpp_cannot_use(model_path, capsys, monkeypatch):
-    from tui_llm.machine import hardware
+    from tui_llm.engine import llama
 
-    monkeypatch.setattr(hardware, "engine_supports_gpu", lambda: False)
+    monkeypatch.setattr(llama, "supports_gpu_offload", lambda: False)
     assert main(["fit", str(model_path), "--vram-gb", "8", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "fits in RAM" and data["gpu_layers"] == 0 and data["vram_bytes"] == 0

@@ -194,7 +194,7 @@ def test_the_five_verdicts():
     assert tight.kind == "tight" and "close other programs" in tight.explanation
     too_big = fit.verdict(shape, machine(4), n_ctx=4096)
     assert too_big.kind == "too large" and not too_big.fits
-    assert "RAM" in too_big.explanation and "4.3 GB" in too_big.explanation
+    assert "RAM" in too_big.explanation and "only 4.0 GB is available" in too_big.explanation
     for judged in (on_gpu, partial, in_ram, tight, too_big):
         data = judged.as_dict()
         assert data["verdict"] == judged.kind and data["ram_bytes"] == judged.estimate.ram_bytes

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tui_llm.machine import fit
-from tui_llm.machine import hardware
-from tui_llm.config import AppConfig
+from tui_llm import locations
+from tui_llm.config import load_config, save_config
+from tui_llm.engine import llama
+from tui_llm.machine import fit, hardware, tier
 from tui_llm.machine.hardware import GPU, Hardware
-from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.machine.shape import ModelShape
 
 GIB = 1024**3
 
@@ -102,18 +103,18 @@ def test_a_cpu_only_llama_cpp_cannot_use_the_gpu():
     machine = hardware.probe(nvml=nvml, gpu_offload=False)
     assert machine.gpus and machine.usable_gpus == ()
     assert "no GPU support" in machine.gpu_note and "CUDA" in machine.gpu_note
-    shape = fit.ModelShape.approximate(7_000_000_000, 4_300_000_000)
+    shape = ModelShape.approximate(7_000_000_000, 4_300_000_000)
     judged = fit.verdict(shape, machine, n_ctx=4096)
     assert judged.kind == "fits in RAM" and judged.gpu_layers == 0
-    assert "free RAM" in hardware.tier_summary(machine)
+    assert "free RAM" in tier.tier_summary(machine)
 
 
 def test_the_engine_is_asked_whether_it_can_offload():
     import llama_cpp
 
-    assert hardware.engine_supports_gpu() == bool(llama_cpp.llama_supports_gpu_offload())
+    assert llama.supports_gpu_offload() == bool(llama_cpp.llama_supports_gpu_offload())
     machine = hardware.probe(nvml=FakeNVML([("RTX", 8 * GIB, 8 * GIB)]))
-    assert machine.gpu_offload == hardware.engine_supports_gpu()
+    assert machine.gpu_offload == llama.supports_gpu_offload()
 
 
 def test_zero_gpus_reported():
@@ -127,7 +128,7 @@ def test_the_real_machine():
     assert machine.cores_physical >= 1 and machine.cores_logical >= machine.cores_physical
     assert machine.swap_free <= machine.swap_total
     data = machine.as_dict()
-    assert data["ram_total_bytes"] == machine.ram_total and "tier" in data
+    assert data["ram_total_bytes"] == machine.ram_total and data["gpu_offload"] == machine.gpu_offload
 
 
 def test_manual_vram_override():
@@ -141,18 +142,21 @@ def test_manual_vram_override():
         hardware.probe(vram_override_gb=-1)
 
 
-def test_override_from_config():
-    config = AppConfig(extra={"hardware": {"vram_gb": 8}})
-    assert hardware.vram_override_from_config(config) == 8.0
-    assert hardware.probe_with_config(config).gpus[0].total_bytes == 8 * GIB
-    # The command line wins over the config.
-    assert hardware.probe_with_config(config, vram_gb=4).gpus[0].total_bytes == 4 * GIB
-    assert hardware.vram_override_from_config(AppConfig()) is None
-    for bad in ("lots", -2, True):
-        broken = AppConfig(extra={"hardware": {"vram_gb": bad}})
-        with pytest.raises(ValueError, match="vram_gb"):
-            hardware.vram_override_from_config(broken)
-        assert hardware.probe_with_config(broken, nvml=FakeNVML([])).gpus == ()
+def test_override_from_the_config_file():
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[hardware]\nvram_gb = 8\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.vram_gb == 8.0 and not config.problems
+    machine = hardware.probe(nvml=FakeNVML([]), vram_override_gb=config.vram_gb, gpu_offload=True)
+    assert machine.gpus[0].total_bytes == 8 * GIB and machine.gpus[0].source == "manual"
+    save_config(config, path)
+    assert load_config(path).vram_gb == 8.0
+    for bad in ('"lots"', "-2", "true"):
+        path.write_text(f"[paths]\n\n[hardware]\nvram_gb = {bad}\n", encoding="utf-8")
+        broken = load_config(path)
+        assert broken.vram_gb is None
+        assert len(broken.problems) == 1 and "line 4" in broken.problems[0] and "vram_gb" in broken.problems[0]
 
 
 def test_cpu_features_from_cpuinfo():
@@ -169,32 +173,19 @@ def test_cpu_features_from_cpuinfo():
 
 def test_tier_summary_in_words():
     gpu8 = Hardware(ram_total=16 * GIB, ram_available=12 * GIB, gpus=(GPU("RTX", 8 * GIB, int(7.5 * GIB)),))
-    words = hardware.tier_summary(gpu8)
+    words = tier.tier_summary(gpu8)
     assert words.startswith("about 8 GB tier") and "free VRAM" in words
     assert "8B models at Q4_K_M fit with" in words or "7B models at Q4_K_M fit with" in words
     ram16 = Hardware(ram_total=16 * GIB, ram_available=13 * GIB)
-    words = hardware.tier_summary(ram16)
+    words = tier.tier_summary(ram16)
     assert words.startswith("about 16 GB tier") and "free RAM" in words
     assert "14B models at Q4_K_M" in words or "12B models at Q4_K_M" in words
     tiny = Hardware(ram_total=GIB, ram_available=GIB // 4)
-    assert "only very small models" in hardware.tier_summary(tiny)
+    assert "only very small models" in tier.tier_summary(tiny)
 
 
 def test_size_fits_for_each_common_size():
-    rows = hardware.size_fits(Hardware(ram_total=16 * GIB, ram_available=13 * GIB))
+    rows = tier.size_fits(Hardware(ram_total=16 * GIB, ram_available=13 * GIB))
     kinds = {row.label: row.verdict.kind for row in rows}
     assert kinds["1B"] == "fits in RAM" and kinds["70B"] == "too large"
     assert [row.billions for row in rows] == sorted(row.billions for row in rows)
-
-
-def test_auto_gpu_layers_for_the_runner(model_path, tmp_path):
-    settings = LoadSettings(n_ctx=2048)
-    big = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("RTX", 24 * GIB, 23 * GIB),))
-    assert hardware.auto_gpu_layers(model_path, settings, big) == 31  # 30 layers + output
-    small = Hardware(ram_total=32 * GIB, ram_available=30 * GIB, gpus=(GPU("tiny", 2 * GIB, int(1.6 * GIB)),))
-    assert 0 < hardware.auto_gpu_layers(model_path, settings.with_changes(n_ctx=8192), small) < 31
-    none = Hardware(ram_total=32 * GIB, ram_available=30 * GIB)
-    assert hardware.auto_gpu_layers(model_path, settings, none) == 0
-    junk = tmp_path / "junk.gguf"
-    junk.write_bytes(b"not a model")
-    assert hardware.auto_gpu_layers(junk, settings, big) == 0

@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Static
 
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
-from tui_llm.machine.hardware import GPU, Hardware
+from tui_llm.machine.hardware import GPU, Hardware, ProbedOnce
 from tui_llm.ui.screens.hardware import HardwareScreen
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.widgets.memory_bar import MemoryBar
@@ -52,8 +52,8 @@ async def test_key_h_opens_the_screen_with_bars_gpu_table_and_words():
         screen = await open_from_home(app, pilot)
         ram = text_of(screen, "#hw-ram")
         assert ram.startswith("RAM") and "█" in ram and "░" in ram
-        assert "8.6 GB used" in ram and "25.8 GB free of 34.4 GB" in ram
-        assert "2.1 GB used" in text_of(screen, "#hw-swap")
+        assert "8.0 GB used" in ram and "24.0 GB free of 32.0 GB" in ram
+        assert "2.0 GB used" in text_of(screen, "#hw-swap")
         gpus = screen.query_one("#hw-gpus", DataTable)
         assert gpus.display and gpus.row_count == 1
         assert "GeForce RTX 3070" in str(gpus.get_row_at(0)[1])
@@ -89,7 +89,7 @@ async def test_two_gpus_are_two_rows():
         gpus = screen.query_one("#hw-gpus", DataTable)
         assert gpus.row_count == 2
         assert [str(gpus.get_row_at(i)[1]) for i in range(2)] == ["RTX A", "RTX B"]
-        assert "26.8 GB VRAM free" in text_of(screen, "#hw-title")
+        assert "25.0 GB VRAM free" in text_of(screen, "#hw-title")
 
 
 async def test_r_probes_again_and_escape_goes_back():
@@ -102,7 +102,7 @@ async def test_r_probes_again_and_escape_goes_back():
     app = make_app(config=AppConfig())
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
-        screen = HardwareScreen(probe=probe)
+        screen = HardwareScreen(ProbedOnce(probe))
         await app.push_screen(screen)
         await wait_until(pilot, lambda: screen.ready)
         assert screen.hardware is SMALL
@@ -122,7 +122,7 @@ async def test_a_failing_probe_is_shown_not_raised():
     app = make_app(config=AppConfig())
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
-        screen = HardwareScreen(probe=probe)
+        screen = HardwareScreen(ProbedOnce(probe))
         await app.push_screen(screen)
         await wait_until(pilot, lambda: bool(screen.error))
         await pilot.pause()

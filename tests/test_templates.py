@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from tui_llm import locations
-from tui_llm.config import AppConfig, ModelOverrides, save_config
+from tui_llm.config import AppConfig, ModelOverrides, load_config, save_config
 from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.contract import GenerationError
+from tui_llm.machine.hardware import Hardware
+from tui_llm.machine.plan import plan_for_file
 from tui_llm.models.info import ModelInfo
 from tui_llm.prompts.templates import (
     PromptTemplate,
@@ -270,12 +272,17 @@ def test_choice_saved_per_model_in_the_config_file_is_used():
     config = AppConfig()
     config.set_overrides("Fancy-7B.Q4_K_M.gguf", ModelOverrides(template="vicuna"))
     save_config(config, locations.config_file())
-    template, reason = detect_template(model_info("Fancy-7B.Q4_K_M.gguf", template=None))
+    loaded = load_config(locations.config_file())
+    machine = Hardware(ram_total=8 * 1024**3, ram_available=6 * 1024**3)
+    plan = plan_for_file(loaded, Path("Fancy-7B.Q4_K_M.gguf"), machine)
+    assert plan.template == "vicuna"
+    template, reason = detect_template(model_info("Fancy-7B.Q4_K_M.gguf", template=None), plan.template)
     assert template.name == "vicuna"
     assert "chosen in settings for Fancy-7B.Q4_K_M.gguf" in reason
     # Another file is not affected.
-    other, _ = detect_template(model_info("zephyr-7b-beta.gguf"))
-    assert other.name == "zephyr"
+    other = plan_for_file(loaded, Path("zephyr-7b-beta.gguf"), machine)
+    assert other.template is None
+    assert detect_template(model_info("zephyr-7b-beta.gguf"), other.template)[0].name == "zephyr"
 
 
 def test_unknown_choice_is_reported_and_detection_goes_on():

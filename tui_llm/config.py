@@ -81,6 +81,8 @@ class AppConfig:
     sampler_preset: str = DEFAULT_PRESET
     models: dict[str, ModelOverrides] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
+    # [hardware] vram_gb: VRAM of a GPU that NVML cannot see (0: run on the CPU).
+    vram_gb: float | None = None
     # Sections this version does not know, written back unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
     # The file on disk could not be fully read: saving must not overwrite it.
@@ -131,6 +133,8 @@ class AppConfig:
             data["models"] = models
         if self.endpoints:
             data["endpoints"] = endpoints_to_dict(self.endpoints)
+        if self.vram_gb is not None:
+            data["hardware"] = {"vram_gb": self.vram_gb}
         return data
 
 
@@ -215,6 +219,17 @@ def _parse_endpoints(config: AppConfig, value: Any) -> None:
     config.endpoints = endpoints
 
 
+def _parse_hardware(config: AppConfig, value: Any) -> None:
+    table = _table(value)
+    unknown = sorted(set(table) - {"vram_gb"})
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(unknown)}", unknown[0])
+    vram = table.get("vram_gb")
+    if vram is not None and (isinstance(vram, bool) or not isinstance(vram, (int, float)) or vram < 0):
+        raise ConfigError(f"vram_gb must be a number of GB, 0 or more (got {vram!r})", "vram_gb")
+    config.vram_gb = None if vram is None else float(vram)
+
+
 SECTION_PARSERS: dict[str, Callable[[AppConfig, Any], None]] = {
     "sampler": _parse_sampler,
     "load": _parse_load,
@@ -222,6 +237,7 @@ SECTION_PARSERS: dict[str, Callable[[AppConfig, Any], None]] = {
     "keymap": _parse_keymap,
     "models": _parse_models,
     "endpoints": _parse_endpoints,
+    "hardware": _parse_hardware,
 }
 
 

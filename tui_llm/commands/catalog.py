@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from tui_llm.units import human_size
+
 NAME = "catalog"
 HELP = "list curated models with their RAM tier and fit on this machine"
 
@@ -27,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search", default="", help="only models whose name or family has these words")
     parser.add_argument("--fits", action="store_true", help="only models that fit this machine")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--vram-gb", type=float, default=None, metavar="GB",
+                        help="VRAM to assume for a GPU that NVML cannot see (0: ignore GPUs)")
     parser.add_argument("--catalog", type=Path, default=None, help="read this catalog file instead of the built-in one")
     parser.add_argument(
         "--check", action="store_true",
@@ -35,9 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui_llm.models import catalog as cat
+    from tui_llm import locations
     from tui_llm.cli import UserError
+    from tui_llm.config import load_config
+    from tui_llm.models import catalog as cat
 
+    if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
+        raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     try:
         tier = cat.parse_tier(args.tier) if args.tier else None
     except ValueError as exc:
@@ -56,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tui_llm.machine.hardware import probe
 
-    hardware = probe()
+    config = load_config(locations.config_file())
+    for problem in config.problems:
+        print(f"tui-llm: {problem}", file=sys.stderr)
+    hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
     view = cat.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
     if args.json:
@@ -76,15 +87,9 @@ def run(args: argparse.Namespace) -> int:
 # --- the table ----------------------------------------------------------------------------
 
 
-def _gb(count: int) -> str:
-    from tui_llm.machine.fit import human_bytes
-
-    return human_bytes(count)
-
-
 def _machine_line(hardware: Any) -> str:
-    gpus = ", ".join(f"{g.name} ({_gb(g.free_bytes)} free)" for g in hardware.gpus)
-    return (f"This machine: {_gb(hardware.ram_available)} of {_gb(hardware.ram_total)} RAM available; "
+    gpus = ", ".join(f"{g.name} ({human_size(g.free_bytes)} free)" for g in hardware.gpus)
+    return (f"This machine: {human_size(hardware.ram_available)} of {human_size(hardware.ram_total)} RAM available; "
             + (f"GPU: {gpus}" if gpus else hardware.gpu_note or "no GPU"))
 
 
@@ -98,9 +103,9 @@ def _table(rows: list[Any], show_picks: bool) -> str:
         if rung is None:
             cells = [row.entry.id, row.entry.params_label, "-", "-", "-", cat.tier_label(row.tier), "GGML only"]
         else:
-            size = ("" if rung.size_exact else "~") + _gb(rung.size)
+            size = ("" if rung.size_exact else "~") + human_size(rung.size)
             fit = rung.verdict.kind if rung.verdict else "-"
-            cells = [row.entry.id, row.entry.params_label, rung.quant, size, _gb(rung.ram_needed),
+            cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
                      cat.tier_label(row.tier), fit]
         if show_picks:
             cells.append(row.pick_label)

@@ -10,6 +10,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_llm.config import AppConfig
 
 NAME = "chat"
 HELP = "send one prompt to a model and print the reply"
@@ -49,20 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adventure mode: start the prompt with a game-mode preamble")
 
 
-def _make_runner(args: argparse.Namespace):  # noqa: ANN202 - the runner module loads lazily
+def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
     if args.endpoint:
-        from tui_llm import locations
-        from tui_llm.config import load_config
         from tui_llm.engine.endpoints import resolve_endpoint
         from tui_llm.engine.remote import RemoteRunner
 
         from tui_llm.cli import UserError
         from tui_llm.engine.endpoints import EndpointError
 
-        configured = load_config(locations.config_file()).endpoints
         model = str(args.model) if args.model else ""
         try:
-            return RemoteRunner(resolve_endpoint(args.endpoint, configured, model=model))
+            return RemoteRunner(resolve_endpoint(args.endpoint, config.endpoints, model=model))
         except EndpointError as exc:
             raise UserError(f"--endpoint: {exc}") from exc
     from tui_llm.engine.llama import LlamaCppRunner
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
+    from tui_llm.machine.hardware import probe
+    from tui_llm.machine.plan import plan_for_file
 
     if args.model is None and not args.endpoint:
         raise UserError("give --model FILE, or --endpoint URL for a model on a server")
@@ -113,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
             sampler = sampler.with_changes(max_tokens=args.max_tokens)
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
-        load = config.load_for(args.model)
-        load = load.with_changes(n_ctx=args.ctx) if args.ctx else load
+        load_changes = {"n_ctx": args.ctx} if args.ctx else {}
+        config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc
@@ -135,10 +138,14 @@ def run(args: argparse.Namespace) -> int:
                 failure.append(event.error)
 
     async def reply() -> None:
-        runner = _make_runner(args)
+        runner = _make_runner(args, config)
         try:
             if runner.capabilities.loads_files:
-                await runner.load(args.model.expanduser(), load)
+                path = args.model.expanduser()
+                plan = await asyncio.to_thread(
+                    lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
+                )
+                await runner.load(path, plan.settings, plan.template)
             else:
                 await runner.load(str(args.model) if args.model else None)
             conversation = Conversation(

@@ -33,7 +33,7 @@ class ProgressLine:
         self.last_note = ""
 
     def __call__(self, progress) -> None:
-        from tui_llm.hub.downloads import human_size
+        from tui_llm.units import human_size
 
         fraction = progress.fraction
         speed = f"{human_size(progress.speed)}/s" if progress.speed else "--"
@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.hub.downloads import (
-        DownloadError, UnsafeFilename, download_file, human_size, partial_path, partial_size,
+        DownloadError, UnsafeFilename, download_file, partial_path, partial_size,
         validate_filename,
     )
+    from tui_llm.units import human_size
 
     try:
         validate_filename(args.filename)

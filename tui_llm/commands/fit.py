@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
-    from tui_llm.machine import fit
-    from tui_llm.models import gguf as gguf_info
-    from tui_llm.machine import hardware
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
+    from tui_llm.machine import fit
+    from tui_llm.machine.hardware import probe
+    from tui_llm.machine.plan import plan_load
+    from tui_llm.machine.shape import ModelShape
+    from tui_llm.models import gguf as gguf_info
 
     config = load_config(locations.config_file())
+    for problem in config.problems:
+        print(f"tui-llm: {problem}", file=sys.stderr)
     settings = config.load_for(args.model)
     n_ctx = args.ctx if args.ctx is not None else settings.n_ctx
     if not 16 <= n_ctx <= MAX_CTX:
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     try:
         info = gguf_info.check_complete(args.model)
-        shape = fit.ModelShape.from_gguf(info)
+        shape = ModelShape.from_gguf(info)
     except gguf_info.GGUFError as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:
@@ -53,14 +58,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--gpu-layers must be between -1 (all) and {full} for this model, "
                         f"got {args.gpu_layers}")
     gpu_layers = args.gpu_layers if args.gpu_layers is not None else settings.n_gpu_layers
-    kv_type = args.kv_type or settings.kv_cache_type
-    machine = hardware.probe_with_config(config, args.vram_gb)
-    judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers, kv_type=kv_type,
+    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    # gpu_layers None: the verdict picks the split as the load plan does, for the KV type asked here.
+    judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers,
+                         kv_type=args.kv_type or settings.kv_cache_type,
                          n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn)
+    threads = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine).settings.n_threads
+    judged_report = report(info, shape, machine, judged) | {"threads": threads}
     if args.json:
-        print(json.dumps(report(info, shape, machine, judged), indent=2))
+        print(json.dumps(judged_report, indent=2))
     else:
         print(describe(info, shape, machine, judged))
+        print(f"Threads when loading: {threads}")
     return 0
 
 
@@ -89,14 +98,14 @@ def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:
 
 
 def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
-    from tui_llm.machine.fit import human_bytes
+    from tui_llm.units import human_size
 
     full = shape.n_layers + 1
     need = judged.estimate
 
     def parts(breakdown: Any) -> str:
-        return (f"weights {human_bytes(breakdown.weights)}, KV cache {human_bytes(breakdown.kv)}, "
-                f"compute {human_bytes(breakdown.compute)}, overhead {human_bytes(breakdown.overhead)}")
+        return (f"weights {human_size(breakdown.weights)}, KV cache {human_size(breakdown.kv)}, "
+                f"compute {human_size(breakdown.compute)}, overhead {human_size(breakdown.overhead)}")
 
     params = f"{info.parameter_count / 1e9:.2f}B" if info.parameter_count >= 1e9 else \
         f"{info.parameter_count / 1e6:.0f}M"
@@ -104,10 +113,10 @@ def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
         f"{info.path.name}: {info.architecture}, {info.quant}, {params} parameters, "
         f"{shape.n_layers} layers, trained on {shape.n_ctx_train:,} tokens of context",
         f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers on the GPU:",
-        f"  RAM   {human_bytes(need.ram_bytes):>9}  ({parts(need.ram)})",
+        f"  RAM   {human_size(need.ram_bytes):>9}  ({parts(need.ram)})",
     ]
     if need.vram_bytes:
-        lines.append(f"  VRAM  {human_bytes(need.vram_bytes):>9}  ({parts(need.vram)})")
+        lines.append(f"  VRAM  {human_size(need.vram_bytes):>9}  ({parts(need.vram)})")
     lines.append(f"Verdict: {judged.kind}: {judged.explanation}")
     if judged.max_context:
         lines.append(f"Largest context that fits: {judged.max_context:,} tokens")

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.config import load_config
-    from tui_llm.hub.downloads import human_size
+    from tui_llm.units import human_size
     from tui_llm.models.local import default_places, discover
 
     config = load_config(locations.config_file())

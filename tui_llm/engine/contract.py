@@ -115,10 +115,14 @@ class Runner(Protocol):
         self,
         source: Path | str | None,
         settings: "LoadSettings | None" = None,
-        template: "PromptTemplate | None" = None,
+        template: "PromptTemplate | str | None" = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        """Get a model ready: a GGUF file, or a server's model (None: the server's default)."""
+        """Get a model ready: a GGUF file, or a server's model (None: the server's default).
+
+        ``template`` is a template, or the name of the one chosen in settings;
+        None lets the engine detect (or be told) the model's own.
+        """
 
     async def unload(self) -> None: ...
 

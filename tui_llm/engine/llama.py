@@ -35,6 +35,17 @@ from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderErro
 GGUF_MAGIC = b"GGUF"
 
 
+@functools.lru_cache(maxsize=1)
+def supports_gpu_offload() -> bool:
+    """Can the installed llama.cpp offload layers to a GPU? (Loads llama_cpp: ~0.3 s, once.)"""
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:
+        return False
+
+
 def check_model_file(path: Path) -> None:
     """Fail early, with words, on files llama.cpp would reject with a crash or a log line."""
     if not path.exists():
@@ -69,11 +80,9 @@ class LlamaCppRunner:
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:
-        from tui_llm.machine.hardware import engine_supports_gpu  # loads llama_cpp: not at start-up
-
         return Capabilities(
             loads_files=True,
-            can_offload=engine_supports_gpu(),
+            can_offload=supports_gpu_offload(),  # loads llama_cpp: asked on first use, not at start-up
             renders_locally=True,
             exact_token_counts=True,
             can_save_state=False,
@@ -126,10 +135,15 @@ class LlamaCppRunner:
         self,
         source: Path | str | None,
         settings: LoadSettings | None = None,
-        template: PromptTemplate | None = None,
+        template: PromptTemplate | str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        """Free the current model, then load the GGUF file ``source``. Progress comes as (stage, fraction)."""
+        """Free the current model, then load the GGUF file ``source``. Progress comes as (stage, fraction).
+
+        ``settings`` should come planned (machine.plan): a GPU layer count left
+        to "auto" loads on the CPU. ``template`` is a template, or the name of
+        the one chosen in settings; otherwise it is detected from the file.
+        """
         if source is None:
             raise ModelLoadError("No model file was given.")
         path = Path(source).expanduser()
@@ -143,24 +157,21 @@ class LlamaCppRunner:
         report("loading weights", 0.2)
         info = await self._call(self._load_sync, path, settings)
         self._info, self._settings = info, settings
-        if template is not None:
+        if isinstance(template, PromptTemplate):
             self.set_template(template, "chosen by the caller")
         else:
             # Detection reads preset files and renders probes: keep it off the event loop.
-            self.set_template(*await self._call(detect_template, info))
+            self.set_template(*await self._call(detect_template, info, template))
         report("ready", 1.0)
 
     def _load_sync(self, path: Path, settings: LoadSettings) -> ModelInfo:
         import llama_cpp
 
-        from tui_llm.machine.hardware import auto_gpu_layers
-
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
             model_path=str(path),
             n_ctx=settings.n_ctx,
-            n_gpu_layers=(settings.n_gpu_layers if settings.n_gpu_layers is not None
-                          else auto_gpu_layers(path, settings)),
+            n_gpu_layers=settings.n_gpu_layers or 0,
             n_threads=settings.resolved_threads(),
             n_threads_batch=settings.resolved_batch_threads(),
             n_batch=settings.n_batch,

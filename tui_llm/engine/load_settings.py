@@ -21,7 +21,7 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
-def decode_threads() -> int:
+def decode_threads(physical: int | None = None, logical: int | None = None) -> int:
     """Physical cores, but never every hardware thread: the app needs one for itself.
 
     When llama.cpp holds every CPU, each time the app's own thread runs (drawing the
@@ -29,8 +29,9 @@ def decode_threads() -> int:
     On 2 cores without SMT, 2 threads stream slower through the chat screen than 1
     (bench/auto_settings.py), and collapse when anything else runs.
     """
-    logical = psutil.cpu_count() or 1
-    return max(1, min(physical_cores(), logical - 1))
+    physical = physical or physical_cores()
+    logical = logical or psutil.cpu_count() or 1
+    return max(1, min(physical, logical - 1))
 
 
 FIELD_HELP: dict[str, FieldHelp] = {

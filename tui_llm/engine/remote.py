@@ -41,7 +41,7 @@ from tui_llm.engine.contract import (
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.prompts.sandbox import TemplateRenderError
-from tui_llm.prompts.templates import CHATML, PromptTemplate
+from tui_llm.prompts.templates import CHATML, PromptTemplate, get_template
 
 GUESSED_TEMPLATE = "assumed: ChatML (the server did not say)"
 APPROXIMATE_TOKENS = "estimate (about 4 characters a token): the server offers no tokenizer"
@@ -261,10 +261,12 @@ class RemoteRunner:
         self,
         source: Path | str | None,
         settings: LoadSettings | None = None,
-        template: PromptTemplate | None = None,
+        template: PromptTemplate | str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         """Connect and pick the server's model ``source`` (None: the configured or first one)."""
+        if isinstance(template, str):
+            template = await asyncio.to_thread(get_template, template)
         report = on_progress or (lambda stage, fraction: None)
         if source:
             self.model = str(source)

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable
 from urllib.parse import urljoin, urlsplit
 
+from tui_llm.units import human_size
+
 DEFAULT_MARGIN = 256 * 1024 * 1024  # keep this much disk free after a download
 DEFAULT_RETRIES = 5
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -154,13 +156,6 @@ def hub_endpoint(endpoint: str | None = None) -> str:
 
     return constants.ENDPOINT.rstrip("/")
 
-
-def human_size(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(count) < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"
 
 
 # --- metadata ---------------------------------------------------------------

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
-GB = 1024**3
+from tui_llm.units import GIB
+
 CPU_FEATURES = ("avx", "avx2", "avx512", "fma", "f16c", "neon", "sve")
 
 
@@ -98,7 +99,6 @@ class Hardware:
             ],
             "gpu_note": self.gpu_note,
             "gpu_offload": self.gpu_offload,
-            "tier": tier_summary(self),
         }
 
 
@@ -182,17 +182,6 @@ def probe_gpus(nvml: Any = None) -> tuple[tuple[GPU, ...], str]:
     return tuple(gpus), "" if gpus else "no NVIDIA GPU found"
 
 
-@lru_cache(maxsize=1)
-def engine_supports_gpu() -> bool:
-    """Can the installed llama.cpp offload layers to a GPU? (Loads llama_cpp: ~0.3 s, once.)"""
-    try:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_supports_gpu_offload())
-    except Exception:
-        return False
-
-
 NO_OFFLOAD_NOTE = ("this llama-cpp-python build has no GPU support, so models run on the CPU; "
                    "reinstall it with CUDA (CMAKE_ARGS=\"-DGGML_CUDA=on\") to use the GPU")
 
@@ -214,7 +203,7 @@ def probe(
     if vram_override_gb is not None:
         if vram_override_gb < 0:
             raise ValueError("VRAM override must be 0 or more GB")
-        size = int(vram_override_gb * GB)
+        size = int(vram_override_gb * GIB)
         gpus = (GPU("GPU (VRAM set by hand)", size, size, 0, "manual"),) if size else ()
         note = f"VRAM set by hand to {vram_override_gb:g} GB" if size else "GPU use turned off by hand"
     elif use_nvml:
@@ -222,7 +211,9 @@ def probe(
     else:
         gpus, note = (), "GPU probing skipped"
     if gpu_offload is None:
-        gpu_offload = engine_supports_gpu() if gpus else False
+        from tui_llm.engine import llama  # loads llama_cpp: only when there is a GPU to ask about
+
+        gpu_offload = llama.supports_gpu_offload() if gpus else False
     if gpus and not gpu_offload:
         note = f"{note}; {NO_OFFLOAD_NOTE}" if note else NO_OFFLOAD_NOTE
     return Hardware(
@@ -240,130 +231,31 @@ def probe(
     )
 
 
-def vram_override_from_config(config: Any) -> float | None:
-    """``[hardware] vram_gb = N`` in config.toml, for GPUs NVML cannot see.
+class ProbedOnce:
+    """This machine, probed when first asked for and then kept, for every thread that asks.
 
-    Raises ValueError with a readable message when the value is not a number >= 0.
+    Callers on other threads wait for the one probe in progress instead of
+    starting their own; ``again()`` probes anew (free memory changes).
     """
-    table = getattr(config, "extra", {}).get("hardware", {})
-    if not isinstance(table, dict) or "vram_gb" not in table:
-        return None
-    value = table["vram_gb"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"[hardware] vram_gb must be a number of GB, 0 or more (got {value!r})")
-    return float(value)
 
-
-def probe_with_config(
-    config: Any, vram_gb: float | None = None, nvml: Any = None, gpu_offload: bool | None = None
-) -> Hardware:
-    """Probe, honouring ``vram_gb`` (e.g. from --vram-gb) first, then the config's override.
-    A bad config value is ignored here; the caller reports it through ``config.problems``."""
-    if vram_gb is None:
-        try:
-            vram_gb = vram_override_from_config(config)
-        except ValueError:
-            vram_gb = None
-    return probe(nvml=nvml, vram_override_gb=vram_gb, gpu_offload=gpu_offload)
-
-
-def auto_gpu_layers(path: Path, settings: Any, machine: Hardware | None = None) -> int:
-    """GPU layers for loading ``path`` with ``settings`` (a LoadSettings) on this machine:
-    as many as fit free VRAM with a margin, 0 without a GPU or when the file cannot be read."""
-    from tui_llm.machine import fit
-    from tui_llm.models import gguf as gguf_info
-
-    if machine is None:
-        from tui_llm import locations
-        from tui_llm.config import load_config
-
-        machine = probe_with_config(load_config(locations.config_file()))
-    if not machine.usable_gpus:
-        return 0
-    try:
-        shape = fit.ModelShape.from_gguf(gguf_info.read_gguf(path))
-    except ValueError:  # GGUFError included; the loader reports the file itself
-        return 0
-    return fit.suggest_gpu_layers(
-        shape, machine, settings.n_ctx, settings.kv_cache_type, settings.n_ubatch, settings.flash_attn
-    )
-
-
-# --- in words -----------------------------------------------------------------------
-
-_TIERS_GB = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-_SIZES_B = (0.5, 1, 1.5, 3, 4, 7, 8, 12, 14, 24, 32, 70, 123, 405)
-Q4_K_M_BYTES_PER_PARAM = 0.61  # ~4.85 bits per weight
-
-
-def _tier_gb(size: int) -> int:
-    """The usual memory size nearest to ``size`` (machines and cards come in GiB)."""
-    gib = size / GB
-    return min(_TIERS_GB, key=lambda tier: abs(tier - gib))
-
-
-def _size_label(billions: float) -> str:
-    return f"{billions:g}B"
-
-
-def tier_summary(hardware: Hardware) -> str:
-    """One line: the memory tier and the biggest common model that fits it at Q4_K_M."""
-    from tui_llm.machine.fit import ModelShape, max_context
-
-    gpus = hardware.usable_gpus
-    on_gpu = bool(gpus)
-    pool = sum(g.free_bytes for g in gpus) if on_gpu else hardware.ram_available
-    size = sum(g.total_bytes for g in gpus) if on_gpu else hardware.ram_total
-    where = "of free VRAM" if on_gpu else "of free RAM"
-    best: tuple[float, int] | None = None
-    for billions in _SIZES_B:
-        params = int(billions * 1e9)
-        shape = ModelShape.approximate(params, int(params * Q4_K_M_BYTES_PER_PARAM), n_ctx_train=32768)
-        if on_gpu:
-            fits = _fits_fully_on_gpu(shape, hardware)
-        else:
-            fits = max_context(shape, hardware, gpu_layers=0, limit=32768)
-        if fits >= 4096:
-            best = (billions, fits)
-    tier = f"about {_tier_gb(size)} GB tier ({hardware_line(pool)} {where})"
-    if best is None:
-        return f"{tier}: only very small models (under 0.5B) fit; expect short contexts"
-    billions, ctx = best
-    ctx_k = max(k for k in (4, 8, 16, 32) if k * 1024 <= ctx)
-    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context"
-
-
-@dataclass(frozen=True)
-class SizeFit:
-    """How a common model size at Q4_K_M fares on a machine."""
-
-    billions: float
-    file_bytes: int
-    verdict: Any  # fit.FitVerdict
+    def __init__(self, probe_machine: Callable[[], Hardware], known: Hardware | None = None) -> None:
+        self._probe = probe_machine
+        self._known = known
+        self._lock = threading.Lock()
 
     @property
-    def label(self) -> str:
-        return _size_label(self.billions)
+    def known(self) -> Hardware | None:
+        """The last probe's result without waiting; None before the first one ends."""
+        return self._known
 
+    def get(self) -> Hardware:
+        """Blocks while probing: call it from a thread, never on the event loop."""
+        with self._lock:
+            if self._known is None:
+                self._known = self._probe()
+            return self._known
 
-def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
-    """Verdicts for the usual model sizes at Q4_K_M and ``n_ctx`` tokens of context."""
-    from tui_llm.machine.fit import ModelShape, verdict
-
-    rows = []
-    for billions in _SIZES_B:
-        params = int(billions * 1e9)
-        size = int(params * Q4_K_M_BYTES_PER_PARAM)
-        shape = ModelShape.approximate(params, size, n_ctx_train=32768)
-        rows.append(SizeFit(billions, size, verdict(shape, hardware, n_ctx=n_ctx)))
-    return rows
-
-
-def _fits_fully_on_gpu(shape: Any, hardware: Hardware) -> int:
-    from tui_llm.machine.fit import max_context
-
-    return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
-
-
-def hardware_line(size: int) -> str:
-    return f"{size / 1e9:.1f} GB"
+    def again(self) -> Hardware:
+        with self._lock:
+            self._known = self._probe()
+            return self._known

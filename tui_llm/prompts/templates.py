@@ -396,13 +396,6 @@ def match_architecture(info: "ModelInfo", presets: Iterable[PromptTemplate]) -> 
     return None
 
 
-def _configured_choice(info: "ModelInfo") -> str | None:
-    from tui_llm.config import load_config
-
-    config = load_config(locations.config_file())
-    return config.overrides_for(Path(info.path).name).template
-
-
 def _describe_embedded(match: EmbeddedMatch) -> str:
     if match.preset is not None:
         return f"the {match.preset.label} format"
@@ -416,11 +409,10 @@ def detect_template(
     override: str | None = None,
     *,
     library: TemplateLibrary | None = None,
-    use_config: bool = True,
 ) -> tuple[PromptTemplate, str]:
     """Pick the prompt template for a model and say why, in words for the user.
 
-    Order: ``override`` or this model's choice in the config file; the GGUF's
+    Order: ``override`` (this model's choice in settings, a template name); the GGUF's
     embedded template (named after a preset when it renders the same); the
     file or model name; the architecture; ChatML with a warning.
     """
@@ -428,7 +420,7 @@ def detect_template(
     presets = library.chat()
     embedded = match_embedded(info, presets)
     notes: list[str] = []
-    choice = override or (_configured_choice(info) if use_config else None)
+    choice = override
     if choice:
         chosen = library.templates.get(choice)
         if chosen is not None:

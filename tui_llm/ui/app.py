@@ -13,7 +13,7 @@ from tui_llm import locations
 from tui_llm.config import AppConfig
 from tui_llm.hub.queue import DownloadQueue, JobStatus
 from tui_llm.hub.downloads import DownloadError
-from tui_llm.machine.hardware import Hardware
+from tui_llm.machine.hardware import Hardware, ProbedOnce, probe
 from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.contract import Runner
 from tui_llm.ui.screens import registered_screens
@@ -42,7 +42,9 @@ class TuiLlmApp(App):
         super().__init__()
         self.config = config
         self.runner = runner
-        self.hardware = hardware  # None: screens probe this machine themselves
+        # This machine, probed once (in a screen's thread worker) with the config's
+        # VRAM override and shared by every screen; ``hardware`` given: no probe.
+        self.machine = ProbedOnce(lambda: probe(vram_override_gb=config.vram_gb), hardware)
         self.model_path = model_path
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir())

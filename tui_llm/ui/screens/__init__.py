@@ -61,13 +61,9 @@ def registered_screens() -> list[ScreenEntry]:
 
 
 def _hardware(app: "TuiLlmApp") -> "Screen":
-    from tui_llm.machine import hardware
     from tui_llm.ui.screens.hardware import HardwareScreen
 
-    return HardwareScreen(
-        hardware=getattr(app, "hardware", None),
-        probe=lambda: hardware.probe_with_config(app.config),
-    )
+    return HardwareScreen(app.machine)
 
 
 def _sessions(app: "TuiLlmApp") -> "Screen":
@@ -91,7 +87,7 @@ def _endpoints(app: "TuiLlmApp") -> "Screen":
 def _catalog(app: "TuiLlmApp") -> "Screen":
     from tui_llm.ui.screens.catalog import CatalogScreen
 
-    return CatalogScreen(hardware=getattr(app, "hardware", None))
+    return CatalogScreen(app.machine)
 
 
 def _local_models(app: "TuiLlmApp") -> "Screen":

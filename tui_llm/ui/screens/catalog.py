@@ -20,11 +20,11 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui_llm.models import catalog as cat
-from tui_llm.machine.fit import human_bytes
+from tui_llm.units import human_size
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
 
 if TYPE_CHECKING:
-    from tui_llm.machine.hardware import Hardware
+    from tui_llm.machine.hardware import Hardware, ProbedOnce
 
 TIER_CHOICES: tuple[int | None, ...] = (None, *cat.TIERS)
 USE_CHOICES: tuple[str | None, ...] = (None, *cat.USES)
@@ -32,7 +32,7 @@ NAME_WIDTH = 20
 
 
 def _size(rung: cat.Rung) -> str:
-    return ("" if rung.size_exact else "~") + human_bytes(rung.size)
+    return ("" if rung.size_exact else "~") + human_size(rung.size)
 
 
 def _short(text: str, width: int) -> str:
@@ -40,7 +40,7 @@ def _short(text: str, width: int) -> str:
 
 
 class CatalogScreen(Screen):
-    """Browse the catalog; ``hardware=None`` probes this machine off the event loop."""
+    """Browse the catalog, judged against this machine as the app probed it (off the event loop)."""
 
     DEFAULT_CSS = """
     CatalogScreen #catalog-title { height: 1; background: $primary; color: $text; text-style: bold; padding: 0 1; }
@@ -78,10 +78,11 @@ class CatalogScreen(Screen):
         def filename(self) -> str:
             return self.quant_file.filename
 
-    def __init__(self, catalog: cat.Catalog | None = None, hardware: "Hardware | None" = None) -> None:
+    def __init__(self, machine: "ProbedOnce", catalog: cat.Catalog | None = None) -> None:
         super().__init__()
+        self.machine = machine
         self.catalog = catalog
-        self.hardware = hardware
+        self.hardware: "Hardware | None" = machine.known
         self.view: cat.CatalogView | None = None
         self.error = ""
         self.tier: int | None = None
@@ -127,12 +128,7 @@ class CatalogScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="catalog", description="catalog: probe + fit")
     def prepare(self) -> tuple[cat.CatalogView, dict[str, str]]:
         catalog = self.catalog or cat.load_catalog()
-        hardware = self.hardware
-        if hardware is None:
-            from tui_llm.machine.hardware import probe
-
-            hardware = probe()
-        return cat.CatalogView(catalog, hardware).warm(), _template_titles()
+        return cat.CatalogView(catalog, self.machine.get()).warm(), _template_titles()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -158,8 +154,8 @@ class CatalogScreen(Screen):
         fits = " · fits only" if self.fits_only else ""
         machine = ""
         if self.hardware is not None:
-            gpu = f", {human_bytes(self.hardware.vram_free)} VRAM" if self.hardware.gpus else ""
-            machine = f" · {human_bytes(self.hardware.ram_available)} RAM free{gpu}"
+            gpu = f", {human_size(self.hardware.vram_free)} VRAM" if self.hardware.gpus else ""
+            machine = f" · {human_size(self.hardware.ram_available)} RAM free{gpu}"
         self.query_one("#catalog-title", Static).update(
             Text(f"Catalog · tier: {tier} · use: {use}{fits}{shown}{machine}")
         )
@@ -185,7 +181,7 @@ class CatalogScreen(Screen):
             else:
                 kind = rung.verdict.kind if rung.verdict else None
                 cells = [_short(name, NAME_WIDTH), row.entry.params_label, rung.quant, _size(rung),
-                         human_bytes(rung.ram_needed), cat.tier_label(row.tier), badge_text(kind)]
+                         human_size(rung.ram_needed), cat.tier_label(row.tier), badge_text(kind)]
             table.add_row(*cells, key=key)
         self._update_title()
         if previous in self.rows:
@@ -272,7 +268,7 @@ class CatalogScreen(Screen):
         text = Text()
         for rung in self.view.ladder(entry):
             mark = "▶ " if rung.quant == chosen else "  "
-            text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {human_bytes(rung.ram_needed):>8}  ")
+            text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {human_size(rung.ram_needed):>8}  ")
             text.append_text(badge_text(rung.verdict.kind if rung.verdict else None))
             if rung.quant == entry.recommended:
                 text.append("  recommended", style="dim")

@@ -22,6 +22,7 @@ from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToD
 from tui_llm.chat.modes import MODE_HELP, MODES
 from tui_llm.chat.sessions import Session, SessionError, SessionSaver, Turn
 from tui_llm.engine.contract import Runner, RunnerError
+from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.messages import ModelLoadProgress
@@ -59,19 +60,12 @@ class ChatScreen(Screen):
         Binding("ctrl+end", "scroll_transcript(0)", "Latest", id="chat.latest", show=False),
     ]
 
-    def __init__(
-        self,
-        runner: Runner,
-        model_path: Path | None = None,
-        session: Session | None = None,
-    ) -> None:
+    def __init__(self, runner: Runner, model_path: Path | None = None, session: Session | None = None) -> None:
         super().__init__()
         self.runner = runner
         self.model_path = model_path
         self._saver = SessionSaver()
-        self.conversation = Conversation(
-            runner, session or Session(), sampler=self._sampler, save=self._save
-        )
+        self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save)
         self.conversation.subscribe(self._on_event)
         self.input_kind = "action"
         self.ready = False
@@ -131,13 +125,14 @@ class ChatScreen(Screen):
     async def load_model(self) -> None:
         source = self.model_path
         self._set_status(f"Loading {source.name} ..." if source else "Connecting ...")
+        plan = None
+        if source is not None and self.runner.capabilities.loads_files:
+            # Reads the file's header and, the first time, probes the machine: off the event loop.
+            plan = await asyncio.to_thread(lambda: plan_for_file(self.app.config, source, self.app.machine.get()))
         try:
             await self.runner.load(
-                source,
-                self.app.config.load_for(source) if source else None,
-                on_progress=lambda stage, fraction: self.post_message(
-                    ModelLoadProgress(stage, fraction)
-                ),
+                source, plan and plan.settings, plan and plan.template,
+                on_progress=lambda stage, fraction: self.post_message(ModelLoadProgress(stage, fraction)),
             )
         except RunnerError as exc:
             if not self.runner.capabilities.loads_files:

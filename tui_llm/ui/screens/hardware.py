@@ -6,7 +6,7 @@ in a thread: NVML can take a moment to answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -16,13 +16,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_llm.machine import hardware as hw
-from tui_llm.machine.fit import human_bytes
+from tui_llm.machine import tier
+from tui_llm.machine.hardware import NO_OFFLOAD_NOTE
+from tui_llm.units import human_size
 from tui_llm.ui.widgets.fit_badge import badge_text
 from tui_llm.ui.widgets.memory_bar import MemoryBar
 
 if TYPE_CHECKING:
-    from tui_llm.machine.hardware import Hardware
+    from tui_llm.machine.hardware import Hardware, ProbedOnce
 
 FIT_CONTEXT = 4096
 
@@ -40,7 +41,7 @@ def _context(tokens: int) -> str:
 
 
 class HardwareScreen(Screen):
-    """This machine; ``hardware`` injected (tests) or probed with ``probe`` off the event loop."""
+    """This machine, as the app probed it (off the event loop); ``r`` probes again."""
 
     DEFAULT_CSS = """
     HardwareScreen #hw-title { height: 1; background: $primary; color: $text; text-style: bold; padding: 0 1; }
@@ -56,16 +57,11 @@ class HardwareScreen(Screen):
         Binding("escape", "back", "Back", id="hardware.back"),
     ]
 
-    def __init__(
-        self,
-        hardware: "Hardware | None" = None,
-        probe: Callable[[], "Hardware"] | None = None,
-    ) -> None:
+    def __init__(self, machine: "ProbedOnce") -> None:
         super().__init__()
-        self.injected = hardware
-        self.probe = probe or hw.probe
+        self.machine = machine
         self.hardware: "Hardware | None" = None
-        self.rows: list[hw.SizeFit] = []
+        self.rows: list[tier.SizeFit] = []
         self.summary = ""
         self.error = ""
 
@@ -103,9 +99,9 @@ class HardwareScreen(Screen):
     # --- probing off the event loop ------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hardware", description="probe hardware")
-    def load(self) -> tuple["Hardware", str, list[hw.SizeFit]]:
-        machine = self.injected or self.probe()
-        return machine, hw.tier_summary(machine), hw.size_fits(machine, FIT_CONTEXT)
+    def load(self, again: bool = False) -> tuple["Hardware", str, list[tier.SizeFit]]:
+        machine = self.machine.again() if again else self.machine.get()
+        return machine, tier.tier_summary(machine), tier.size_fits(machine, FIT_CONTEXT)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -125,8 +121,8 @@ class HardwareScreen(Screen):
         machine = self.hardware
         assert machine is not None
         self.query_one("#hw-title", Static).update(
-            Text(f"Hardware · {human_bytes(machine.ram_available)} RAM free"
-                 + (f" · {human_bytes(machine.vram_free)} VRAM free" if machine.gpus else " · no GPU"))
+            Text(f"Hardware · {human_size(machine.ram_available)} RAM free"
+                 + (f" · {human_size(machine.vram_free)} VRAM free" if machine.gpus else " · no GPU"))
         )
         self.query_one("#hw-ram", MemoryBar).set_usage(machine.ram_used, machine.ram_total)
         swap_used = machine.swap_total - machine.swap_free
@@ -143,7 +139,7 @@ class HardwareScreen(Screen):
             note.update(Text(f"GPU   {len(machine.gpus)} found{usable}"))
             for gpu in machine.gpus:
                 source = " (set by hand)" if gpu.source == "manual" else ""
-                gpus.add_row(str(gpu.index), gpu.name + source, _vram_bar(gpu), human_bytes(gpu.free_bytes),
+                gpus.add_row(str(gpu.index), gpu.name + source, _vram_bar(gpu), human_size(gpu.free_bytes),
                              key=f"gpu{gpu.index}")
             gpus.display = True
         else:
@@ -152,14 +148,14 @@ class HardwareScreen(Screen):
             gpus.display = False
         words = f"In words: {self.summary}"
         if machine.gpus and not machine.gpu_offload:
-            words += f"\nNote: {hw.NO_OFFLOAD_NOTE}"
+            words += f"\nNote: {NO_OFFLOAD_NOTE}"
         self.query_one("#hw-words", Static).update(Text(words))
         fits = self.query_one("#hw-fits", DataTable)
         fits.clear()
         for row in self.rows:
             judged = row.verdict
             layers = f"{judged.gpu_layers}/{judged.total_layers}" if machine.usable_gpus else "-"
-            fits.add_row(row.label, human_bytes(row.file_bytes), badge_text(judged.kind), layers,
+            fits.add_row(row.label, human_size(row.file_bytes), badge_text(judged.kind), layers,
                          _context(judged.max_context), key=row.label)
 
     def fit_cell(self, size_label: str, column: str) -> Any:
@@ -171,7 +167,7 @@ class HardwareScreen(Screen):
 
     def action_refresh(self) -> None:
         self.query_one("#hw-title", Static).update(Text("Hardware · probing this machine …"))
-        self.load()
+        self.load(again=True)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -181,5 +177,5 @@ def _vram_bar(gpu: Any, cells: int = 16) -> Text:
     filled = round(cells * gpu.used_bytes / gpu.total_bytes) if gpu.total_bytes else 0
     text = Text("█" * filled, style="yellow")
     text.append("░" * (cells - filled), style="dim")
-    text.append(f" {human_bytes(gpu.used_bytes)} / {human_bytes(gpu.total_bytes)}")
+    text.append(f" {human_size(gpu.used_bytes)} / {human_size(gpu.total_bytes)}")
     return text

@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui_llm.hub.downloads import human_size
+from tui_llm.units import human_size
 from tui_llm.models.local import LocalModel, default_places, discover
 from tui_llm.ui.messages import LocalModelsFound
 

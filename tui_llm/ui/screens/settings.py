@@ -250,7 +250,7 @@ class SettingsScreen(Screen):
           description="detect the prompt template")
     def _detect_template(self, info: ModelInfo, library: TemplateLibrary) -> None:
         # Detection renders the model's own (untrusted) template: never on the event loop.
-        template, reason = detect_template(info, library=library, use_config=False)
+        template, reason = detect_template(info, library=library)
         self.app.call_from_thread(self._use_template, template, reason)
 
     def _use_template(self, template: PromptTemplate, reason: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_llm.machine.fit import human_bytes
+from tui_llm.units import human_size
 
 LABEL_WIDTH = 6
 MIN_BAR = 8
@@ -17,7 +17,7 @@ def bar_text(label: str, used: int, total: int, width: int) -> Text:
         return Text(f"{label:<{LABEL_WIDTH}}none")
     used = min(max(used, 0), total)
     free = total - used
-    words = f"  {human_bytes(used)} used · {human_bytes(free)} free of {human_bytes(total)}"
+    words = f"  {human_size(used)} used · {human_size(free)} free of {human_size(total)}"
     cells = max(MIN_BAR, min(40, width - LABEL_WIDTH - len(words)))
     filled = round(cells * used / total)
     text = Text(f"{label:<{LABEL_WIDTH}}")

@@ -1,0 +1,78 @@
+"""This machine in words: its memory tier and which common model sizes fit it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui_llm.machine.fit import FitVerdict, max_context, verdict
+from tui_llm.machine.hardware import Hardware
+from tui_llm.machine.shape import ModelShape
+from tui_llm.units import GIB, human_size
+
+_TIERS_GB = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+_SIZES_B = (0.5, 1, 1.5, 3, 4, 7, 8, 12, 14, 24, 32, 70, 123, 405)
+Q4_K_M_BYTES_PER_PARAM = 0.61  # ~4.85 bits per weight
+
+
+def _tier_gb(size: int) -> int:
+    """The usual memory size nearest to ``size`` (machines and cards come in GiB)."""
+    gib = size / GIB
+    return min(_TIERS_GB, key=lambda tier: abs(tier - gib))
+
+
+def _size_label(billions: float) -> str:
+    return f"{billions:g}B"
+
+
+def tier_summary(hardware: Hardware) -> str:
+    """One line: the memory tier and the biggest common model that fits it at Q4_K_M."""
+    gpus = hardware.usable_gpus
+    on_gpu = bool(gpus)
+    pool = sum(g.free_bytes for g in gpus) if on_gpu else hardware.ram_available
+    size = sum(g.total_bytes for g in gpus) if on_gpu else hardware.ram_total
+    where = "of free VRAM" if on_gpu else "of free RAM"
+    best: tuple[float, int] | None = None
+    for billions in _SIZES_B:
+        params = int(billions * 1e9)
+        shape = ModelShape.approximate(params, int(params * Q4_K_M_BYTES_PER_PARAM), n_ctx_train=32768)
+        if on_gpu:
+            fits = _fits_fully_on_gpu(shape, hardware)
+        else:
+            fits = max_context(shape, hardware, gpu_layers=0, limit=32768)
+        if fits >= 4096:
+            best = (billions, fits)
+    tier = f"about {_tier_gb(size)} GB tier ({human_size(pool)} {where})"
+    if best is None:
+        return f"{tier}: only very small models (under 0.5B) fit; expect short contexts"
+    billions, ctx = best
+    ctx_k = max(k for k in (4, 8, 16, 32) if k * 1024 <= ctx)
+    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context"
+
+
+@dataclass(frozen=True)
+class SizeFit:
+    """How a common model size at Q4_K_M fares on a machine."""
+
+    billions: float
+    file_bytes: int
+    verdict: FitVerdict
+
+    @property
+    def label(self) -> str:
+        return _size_label(self.billions)
+
+
+def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
+    """Verdicts for the usual model sizes at Q4_K_M and ``n_ctx`` tokens of context."""
+    rows = []
+    for billions in _SIZES_B:
+        params = int(billions * 1e9)
+        size = int(params * Q4_K_M_BYTES_PER_PARAM)
+        shape = ModelShape.approximate(params, size, n_ctx_train=32768)
+        rows.append(SizeFit(billions, size, verdict(shape, hardware, n_ctx=n_ctx)))
+    return rows
+
+
+def _fits_fully_on_gpu(shape: ModelShape, hardware: Hardware) -> int:
+    return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
+
