@@ -93,10 +93,10 @@ async def test_endpoints_screen_lists_models_and_opens_a_chat(server):
         await pilot.press("enter")
         await wait_until(pilot, lambda: replies(chat) and not chat.generating)
         runner = chat.runner
-        assert runner._client is not None
+        assert runner._connection._client is not None
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: app.screen is endpoints)
-        await wait_until(pilot, lambda: runner._client is None)  # closed when the chat was left
+        await wait_until(pilot, lambda: runner._connection._client is None)  # closed when the chat was left
 
 
 async def test_ctrl_c_stops_a_remote_reply_without_quitting(server):
