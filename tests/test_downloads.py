@@ -16,17 +16,17 @@ from types import SimpleNamespace
 import pytest
 from hubserver import Fault, HubServer, small_gguf
 
-from tui_llm.hub.downloads import (
+from tui_llm.hub.downloads import download_file
+from tui_llm.hub.errors import (
     DownloadCancelled,
     DownloadError,
     HubUnreachable,
     NotEnoughSpace,
     UnsafeFilename,
     VerificationError,
-    download_file,
-    partial_path,
-    repo_gguf_files,
 )
+from tui_llm.hub.metadata import repo_gguf_files
+from tui_llm.hub.partials import partial_path
 from tui_llm.models.local import Places, discover
 
 MODEL_REPO = "test-org/SmolLM2-135M-Instruct-GGUF"

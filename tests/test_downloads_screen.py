@@ -14,7 +14,7 @@ from textual.widgets import Input, OptionList, ProgressBar
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
 from tui_llm.hub.queue import CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, JobStatus
-from tui_llm.hub.downloads import partial_path
+from tui_llm.hub.partials import partial_path
 from tui_llm.ui.messages import DownloadUpdated
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.downloads import DownloadsScreen, JobRow

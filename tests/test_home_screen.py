@@ -76,7 +76,8 @@ def test_an_unreachable_hub_is_told_apart_from_other_failures(tmp_path):
 
     import pytest
 
-    from tui_llm.hub.downloads import HubUnreachable, download_file
+    from tui_llm.hub.downloads import download_file
+    from tui_llm.hub.errors import HubUnreachable
     from tui_llm.hub.starter import STARTER_REPO
 
     with socket.socket() as probe:

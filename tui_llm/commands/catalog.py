@@ -192,7 +192,7 @@ def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | 
 def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
     from tui_llm.models import catalog as cat
 
-    from tui_llm.hub.downloads import hub_endpoint
+    from tui_llm.hub.metadata import hub_endpoint
 
     out = out or sys.stdout
     endpoint = hub_endpoint()

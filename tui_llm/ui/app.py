@@ -12,7 +12,7 @@ from textual.notifications import SeverityLevel
 from tui_llm import locations
 from tui_llm.config import AppConfig
 from tui_llm.hub.queue import DownloadQueue, JobStatus
-from tui_llm.hub.downloads import DownloadError
+from tui_llm.hub.errors import DownloadError
 from tui_llm.machine.hardware import Hardware
 from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.contract import Runner

@@ -19,7 +19,8 @@ from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBa
 from tui_llm.hub.queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, DownloadQueue, JobStatus,
 )
-from tui_llm.hub.downloads import DownloadError, human_size
+from tui_llm.hub.downloads import human_size
+from tui_llm.hub.errors import DownloadError
 from tui_llm.ui.messages import DownloadUpdated
 
 STATE_WORDS = {
