@@ -36,10 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm.models import catalog as cat
+    from tui_llm.models import catalog_view
     from tui_llm.cli import UserError
 
     try:
-        tier = cat.parse_tier(args.tier) if args.tier else None
+        tier = catalog_view.parse_tier(args.tier) if args.tier else None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.use and args.use not in cat.USES:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except cat.CatalogError as exc:
         raise UserError(str(exc)) from None
     if args.check:
-        view = cat.CatalogView(catalog)
+        view = catalog_view.CatalogView(catalog)
         rows = view.rows(tier=tier, use=args.use, text=args.search)
         entries = list({row.entry.id: row.entry for row in rows}.values())
         return check_hub(entries, json_output=args.json)
@@ -57,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.machine.hardware import probe
 
     hardware = probe()
-    view = cat.CatalogView(catalog, hardware)
+    view = catalog_view.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
     if args.json:
         print(json.dumps({
             "machine": hardware.as_dict(),
-            "default_context": cat.DEFAULT_CONTEXT,
+            "default_context": catalog_view.DEFAULT_CONTEXT,
             "models": [row.as_dict() for row in rows],
         }, indent=2))
         return 0
@@ -89,19 +90,19 @@ def _machine_line(hardware: Any) -> str:
 
 
 def _table(rows: list[Any], show_picks: bool) -> str:
-    from tui_llm.models import catalog as cat
+    from tui_llm.models import catalog_view
 
     header = ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"] + (["PICK"] if show_picks else [])
     lines = [header]
     for row in rows:
         rung = row.rung
         if rung is None:
-            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", cat.tier_label(row.tier), "GGML only"]
+            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_view.tier_label(row.tier), "GGML only"]
         else:
             size = ("" if rung.size_exact else "~") + _gb(rung.size)
             fit = rung.verdict.kind if rung.verdict else "-"
             cells = [row.entry.id, row.entry.params_label, rung.quant, size, _gb(rung.ram_needed),
-                     cat.tier_label(row.tier), fit]
+                     catalog_view.tier_label(row.tier), fit]
         if show_picks:
             cells.append(row.pick_label)
         lines.append(cells)
@@ -190,7 +191,7 @@ def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | 
 
 
 def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
-    from tui_llm.models import catalog as cat
+    from tui_llm.models import catalog_check
 
     from tui_llm.hub.metadata import hub_endpoint
 
@@ -206,7 +207,7 @@ def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
             sizes = None
             if entry.downloadable:
                 sizes = hub_sizes(api, entry.repo_id, [f.filename for f in entry.files])
-            results = cat.compare_files(entry, sizes)
+            results = catalog_check.compare_files(entry, sizes)
             checks.extend(results)
             if not json_output:
                 for result in results:
