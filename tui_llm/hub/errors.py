@@ -10,6 +10,15 @@ class DownloadError(Exception):
 class HubUnreachable(DownloadError):
     """The hub could not be connected to at all (offline, DNS, refused)."""
 
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"The hub at {endpoint} cannot be reached: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+class RepoUnavailable(DownloadError):
+    """The repository does not exist on the hub, or is private or gated."""
+
 
 class DownloadCancelled(DownloadError):
     """Stopped on request; the bytes so far are kept for a later resume."""

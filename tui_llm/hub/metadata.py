@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
-from tui_llm.hub.errors import DownloadError, HubUnreachable, UnsafeFilename
+from tui_llm.hub.errors import DownloadError, HubUnreachable, RepoUnavailable, UnsafeFilename
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -88,17 +88,19 @@ def status_of(exc: Exception) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _hub_error(exc: Exception, repo_id: str, filename: str, revision: str) -> DownloadError | None:
+def _hub_error(
+    exc: Exception, endpoint: str, repo_id: str, filename: str, revision: str
+) -> DownloadError | None:
     """Words for the hub's answers that no retry will change."""
     from huggingface_hub import errors
 
     if isinstance(exc, errors.GatedRepoError):
-        return DownloadError(
+        return RepoUnavailable(
             f"{repo_id} is gated: accept its terms on the hub's website and log in "
             "(hf auth login) or pass a token"
         )
     if isinstance(exc, errors.RepositoryNotFoundError):
-        return DownloadError(f"No repository {repo_id} on the hub (or it is private: log in or pass a token)")
+        return RepoUnavailable(f"No repository {repo_id} on the hub (or it is private: log in or pass a token)")
     if isinstance(exc, errors.RevisionNotFoundError):
         return DownloadError(f"{repo_id} has no revision {revision!r}")
     if isinstance(exc, errors.EntryNotFoundError):
@@ -106,7 +108,7 @@ def _hub_error(exc: Exception, repo_id: str, filename: str, revision: str) -> Do
     if isinstance(exc, errors.HFValidationError):
         return DownloadError(f"Not a repository id: {repo_id!r} ({exc})")
     if isinstance(exc, errors.OfflineModeIsEnabled):
-        return HubUnreachable("HF_HUB_OFFLINE is set, so the hub is not asked")
+        return HubUnreachable(endpoint, "HF_HUB_OFFLINE is set, so the hub is not asked")
     return None
 
 
@@ -137,9 +139,9 @@ def remote_file(
             url, token=token, timeout=hub_timeout(connect_timeout, read_timeout), endpoint=endpoint
         )
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol) as exc:
-        raise HubUnreachable(f"The hub at {endpoint} cannot be reached: {exc}") from exc
+        raise HubUnreachable(endpoint, str(exc)) from exc
     except Exception as exc:
-        known = _hub_error(exc, repo_id, filename, revision)
+        known = _hub_error(exc, endpoint, repo_id, filename, revision)
         if known is not None:
             raise known from exc
         raise
@@ -178,28 +180,47 @@ def repo_gguf_files(
     revision: str = "main",
     token: str | bool | None = None,
     endpoint: str | None = None,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 15.0,
 ) -> list[RepoFile]:
-    """The GGUF files of a repo with their sizes and SHA-256, from the hub's tree listing."""
-    from huggingface_hub import HfApi
+    """The GGUF files of a repo with their sizes and SHA-256, from the hub's tree listing.
+
+    One request per page of the listing, with timeouts and no retries, as in
+    ``remote_file``: ``HfApi.list_repo_tree`` has no timeout and retries a
+    refused connection for about half a minute. Raises HubUnreachable when
+    the hub cannot be connected to, RepoUnavailable for a missing, private or
+    gated repo, and DownloadError for any other failure, worded.
+    """
+    from huggingface_hub.hf_api import RepoFile as HubFile
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
     endpoint = hub_endpoint(endpoint)
     httpx2 = httpx_api()
+    url: str | None = f"{endpoint}/api/models/{repo_id}/tree/{quote(revision, safe='')}"
+    params: dict[str, str] | None = {"recursive": "true"}
+    found = []
     try:
-        tree = list(
-            HfApi(endpoint=endpoint).list_repo_tree(repo_id, recursive=True, revision=revision, token=token)
-        )
-    except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-        raise HubUnreachable(f"The hub at {endpoint} cannot be reached: {exc}") from exc
+        validate_repo_id(repo_id)
+        while url:
+            response = get_session().get(
+                url, params=params, headers=build_hf_headers(token=token),
+                timeout=hub_timeout(connect_timeout, read_timeout),
+            )
+            hf_raise_for_status(response)
+            for item in response.json():
+                if item.get("type") != "file" or not item.get("path", "").lower().endswith(".gguf"):
+                    continue
+                entry = HubFile(**item)
+                sha256 = entry.lfs.sha256 if entry.lfs else None
+                found.append(RepoFile(path=entry.path, size=entry.size, sha256=sha256))
+            url, params = response.links.get("next", {}).get("url"), None
+    except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol) as exc:
+        raise HubUnreachable(endpoint, str(exc)) from exc
     except Exception as exc:
-        known = _hub_error(exc, repo_id, "", revision)
+        known = _hub_error(exc, endpoint, repo_id, "", revision)
         if known is not None:
             raise known from exc
-        raise
-    found = []
-    for entry in tree:
-        path = getattr(entry, "path", "")
-        if not path.lower().endswith(".gguf") or getattr(entry, "size", None) is None:
-            continue
-        lfs = getattr(entry, "lfs", None)
-        found.append(RepoFile(path=path, size=entry.size, sha256=lfs.sha256 if lfs else None))
+        if isinstance(exc, httpx2.TimeoutException):
+            raise DownloadError(f"The hub at {endpoint} stopped answering about {repo_id}") from exc
+        raise DownloadError(f"The hub at {endpoint} could not list {repo_id}: {exc}") from exc
     return found
