@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# huggingface_hub reads its environment once, on first import. Give it an empty
+# home (no cache, no token of the user's) and import it now, so no test's
+# monkeypatched environment decides where it looks for the rest of the run.
+_HF_HOME = tempfile.mkdtemp(prefix="tui-llm-tests-hf-")
+atexit.register(shutil.rmtree, _HF_HOME, True)
+os.environ["HF_HOME"] = _HF_HOME
+for _name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE"):
+    os.environ.pop(_name, None)
+import huggingface_hub.constants  # noqa: E402,F401
 
 from testmodel import fetch_test_model  # noqa: E402
 

@@ -6,8 +6,6 @@ the last test runs an adventure turn on the real test model.
 
 from __future__ import annotations
 
-import asyncio
-import re
 
 from textual.widgets import Input, OptionList, TextArea
 
@@ -15,7 +13,6 @@ from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
 from tui_llm.engine.load_settings import LoadSettings
-from tui_llm.engine.contract import GenerationStats
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.chat.sessions import Session, list_sessions, load_session, save_session
 from tui_llm.ui.dialogs.choice import ChoiceDialog

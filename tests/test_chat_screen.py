@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from textual.widgets import Input
 
@@ -126,8 +125,6 @@ async def test_an_unexpected_engine_error_is_shown_and_the_screen_recovers():
 
 
 async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
-    from textual.widgets import Static
-
     from tui_llm.ui.dialogs.keys import KeysDialog
 
     app = make_app(config=make_config(), runner=exploding(), start="chat")

@@ -16,17 +16,18 @@ from types import SimpleNamespace
 import pytest
 from hubserver import Fault, HubServer, small_gguf
 
-from tui_llm.hub.downloads import (
+from tui_llm.hub.downloads import download_file
+from tui_llm.hub.errors import (
     DownloadCancelled,
     DownloadError,
     HubUnreachable,
     NotEnoughSpace,
+    RepoUnavailable,
     UnsafeFilename,
     VerificationError,
-    download_file,
-    partial_path,
-    repo_gguf_files,
 )
+from tui_llm.hub.metadata import repo_gguf_files
+from tui_llm.hub.partials import partial_path
 from tui_llm.models.local import Places, discover
 
 MODEL_REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
@@ -300,6 +301,20 @@ def test_unreachable_hub_fails_at_once(tmp_path):
         port = sock.getsockname()[1]
     with pytest.raises(HubUnreachable):
         download_file(SMALL_REPO, SMALL_FILE, tmp_path, endpoint=f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(HubUnreachable):
+        repo_gguf_files(SMALL_REPO, endpoint=f"http://127.0.0.1:{port}")
+    assert time.monotonic() - started < 5  # no retries behind the caller's back
+
+
+def test_repo_listing_tells_a_missing_repo_from_a_silent_hub(hub):
+    with pytest.raises(RepoUnavailable, match="No repository test-org/nothing-here"):
+        repo_gguf_files("test-org/nothing-here", endpoint=hub.url)
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        with pytest.raises(DownloadError, match="stopped answering"):
+            repo_gguf_files(SMALL_REPO, endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}", read_timeout=0.3)
 
 
 def test_an_identical_file_already_there_is_not_fetched_again(hub, tmp_path):

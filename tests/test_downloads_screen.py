@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shutil
@@ -14,7 +13,8 @@ from textual.widgets import Input, OptionList, ProgressBar
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
 from tui_llm.hub.queue import CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, JobStatus
-from tui_llm.hub.downloads import partial_path
+from tui_llm.hub.partials import partial_path
+from tui_llm.models.local import hf_cache_dir
 from tui_llm.ui.messages import DownloadUpdated
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.downloads import DownloadsScreen, JobRow
@@ -144,8 +144,16 @@ def test_progress_messages_for_one_job_coalesce():
     assert not update(1, 5).can_replace(update(2, 4))
 
 
-async def test_local_models_screen_finds_models_and_opens_a_chat(models_dir, model_path, tmp_path):
-    cache = tmp_path / "home" / ".cache" / "huggingface" / "hub" / "models--org--SmolLM2-GGUF"
+@pytest.fixture
+def hf_cache():
+    """huggingface_hub's cache of this test run (tests/conftest.py), emptied afterwards."""
+    cache = hf_cache_dir()
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+async def test_local_models_screen_finds_models_and_opens_a_chat(models_dir, model_path, hf_cache):
+    cache = hf_cache / "models--org--SmolLM2-GGUF"
     blob = cache / "blobs" / ("b" * 64)
     blob.parent.mkdir(parents=True)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from textual.widgets import DataTable, Static
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 from textual.widgets import OptionList
@@ -76,7 +75,8 @@ def test_an_unreachable_hub_is_told_apart_from_other_failures(tmp_path):
 
     import pytest
 
-    from tui_llm.hub.downloads import HubUnreachable, download_file
+    from tui_llm.hub.downloads import download_file
+    from tui_llm.hub.errors import HubUnreachable
     from tui_llm.hub.starter import STARTER_REPO
 
     with socket.socket() as probe:

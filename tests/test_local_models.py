@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,30 +109,39 @@ def test_models_dir_lists_gguf_and_flags_what_cannot_run(home, model_path):
     assert found["half.gguf.partial"].problem == "unfinished download"
 
 
-def test_huggingface_cache_is_read_through_its_snapshot_links(home, tmp_path, monkeypatch):
+def test_huggingface_cache_is_read_through_its_snapshot_links(home, tmp_path):
     cache = tmp_path / "hf" / "hub"
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     data = small_gguf(4000, seed=3)
     link = hf_cache_entry(cache, "bartowski/Tiny-GGUF", "Tiny-Q4_K_M.gguf", data, commits=("a" * 40, "b" * 40))
     hf_cache_entry(cache, "org/Nested-GGUF", "Q8_0/Nested-Q8_0.gguf", small_gguf(3000, seed=4))
     put(cache / "models--org--Partial-GGUF" / "blobs" / ("c" * 64 + ".incomplete"), small_gguf(100))
     (cache / "models--org--Partial-GGUF" / "snapshots").mkdir()
-    found = by_name(discover(AppConfig()))
+    found = by_name(discover(places=Places(hf_caches=[cache])))
     assert set(found) == {"bartowski/Tiny-GGUF/Tiny-Q4_K_M.gguf", "org/Nested-GGUF/Q8_0/Nested-Q8_0.gguf"}
     tiny = found["bartowski/Tiny-GGUF/Tiny-Q4_K_M.gguf"]
     assert tiny.source == SOURCE_HF and tiny.usable and tiny.size == len(data)
     assert tiny.path.read_bytes() == data and tiny.path.parent.parent == link.parent.parent
 
 
-def test_hf_home_is_honoured_when_hf_hub_cache_is_not_set(home, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
-    hf_cache_entry(tmp_path / "hfhome" / "hub", "org/A-GGUF", "a.gguf", small_gguf(1000))
-    assert [m.name for m in discover(AppConfig())] == ["org/A-GGUF/a.gguf"]
+def listed_by_cli(home: Path, **env: str) -> list[str]:
+    """``tui-llm models --json`` in a fresh process: huggingface_hub reads the environment at start."""
+    environment = {"HOME": str(home), "TUI_LLM_HOME": os.environ["TUI_LLM_HOME"], "PATH": "/usr/bin:/bin", **env}
+    done = subprocess.run([sys.executable, "-m", "tui_llm", "models", "--json"],
+                          env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [m["name"] for m in json.loads(done.stdout) if m["source"] == SOURCE_HF]
 
 
-def test_huggingface_cache_defaults_under_home(home):
+def test_the_huggingface_cache_is_where_huggingface_hub_puts_it(home, tmp_path):
     hf_cache_entry(home / ".cache" / "huggingface" / "hub", "org/B-GGUF", "b.gguf", small_gguf(1000))
-    assert [m.name for m in discover(AppConfig())] == ["org/B-GGUF/b.gguf"]
+    hf_cache_entry(tmp_path / "hfhome" / "hub", "org/A-GGUF", "a.gguf", small_gguf(1000))
+    hf_cache_entry(tmp_path / "xdg" / "huggingface" / "hub", "org/X-GGUF", "x.gguf", small_gguf(1000))
+    hf_cache_entry(tmp_path / "cache", "org/C-GGUF", "c.gguf", small_gguf(1000))
+    assert listed_by_cli(home) == ["org/B-GGUF/b.gguf"]
+    assert listed_by_cli(home, HF_HOME=str(tmp_path / "hfhome")) == ["org/A-GGUF/a.gguf"]
+    assert listed_by_cli(home, XDG_CACHE_HOME=str(tmp_path / "xdg")) == ["org/X-GGUF/x.gguf"]
+    cache = str(tmp_path / "cache")
+    assert listed_by_cli(home, HF_HOME=str(tmp_path / "hfhome"), HF_HUB_CACHE=cache) == ["org/C-GGUF/c.gguf"]
 
 
 def test_lm_studio_folders_with_split_models_and_projectors(home):
@@ -199,11 +210,10 @@ def test_config_folders_and_one_entry_per_file(home, tmp_path):
 
 
 def test_default_places_follow_config_and_environment(home, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "c"))
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "o"))
     places = default_places(AppConfig(models_dir=tmp_path / "m", extra_model_dirs=[tmp_path / "x"]))
     assert places.models_dirs == [tmp_path / "m"] and places.extra_dirs == [tmp_path / "x"]
-    assert places.hf_caches == [tmp_path / "c"] and places.ollama_dirs == [tmp_path / "o"]
+    assert places.ollama_dirs == [tmp_path / "o"]
     assert places.lmstudio_dirs == [home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
     assert default_places().models_dirs == [locations.models_dir()]
 

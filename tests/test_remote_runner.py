@@ -17,19 +17,18 @@ import pytest
 from llama_server import MODEL_ALIAS, LlamaServer, free_port
 
 from tui_llm.engine.endpoints import Endpoint, endpoint_from_url
-from tui_llm.engine.remote import (
-    APPROXIMATE_TOKENS,
+from tui_llm.engine.remote import APPROXIMATE_TOKENS, RemoteRunner
+from tui_llm.engine.remote_errors import (
     AuthenticationError,
     ConnectionLostError,
     EndpointNotFoundError,
     MalformedResponseError,
     ModelNotFoundError,
-    RemoteRunner,
     ServerError,
     ServerTimeoutError,
     ServerUnreachableError,
-    sampler_fields,
 )
+from tui_llm.engine.wire import sampler_fields
 from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.contract import RunnerError
 from tui_llm.engine.sampler import SamplerSettings

@@ -3,7 +3,6 @@ driving a RemoteRunner against a real llama_cpp.server with the real test model.
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
 
 import pytest
@@ -93,10 +92,10 @@ async def test_endpoints_screen_lists_models_and_opens_a_chat(server):
         await pilot.press("enter")
         await wait_until(pilot, lambda: replies(chat) and not chat.generating)
         runner = chat.runner
-        assert runner._client is not None
+        assert runner._connection._client is not None
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: app.screen is endpoints)
-        await wait_until(pilot, lambda: runner._client is None)  # closed when the chat was left
+        await wait_until(pilot, lambda: runner._connection._client is None)  # closed when the chat was left
 
 
 async def test_ctrl_c_stops_a_remote_reply_without_quitting(server):

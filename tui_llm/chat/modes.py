@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from tui_llm.chat.sessions import MODES, USER_ROLES, Session, Turn
+from tui_llm.chat.sessions import Session, Turn
 from tui_llm.engine.contract import Request
 
 MODE_HELP = {

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any
 
 from tui_llm.units import human_size
 
@@ -19,8 +15,7 @@ HELP = "list curated models with their RAM tier and fit on this machine"
 
 EXIT_PROBLEMS = 1
 EXIT_OFFLINE = 3
-CONNECT_TIMEOUT_S = 5.0
-REQUEST_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
+    from tui_llm.models import catalog as cat
+    from tui_llm.models import catalog_view
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.models import catalog as cat
 
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     try:
-        tier = cat.parse_tier(args.tier) if args.tier else None
+        tier = catalog_view.parse_tier(args.tier) if args.tier else None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.use and args.use not in cat.USES:
@@ -57,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except cat.CatalogError as exc:
         raise UserError(str(exc)) from None
     if args.check:
-        view = cat.CatalogView(catalog)
+        view = catalog_view.CatalogView(catalog)
         rows = view.rows(tier=tier, use=args.use, text=args.search)
         entries = list({row.entry.id: row.entry for row in rows}.values())
         return check_hub(entries, json_output=args.json)
@@ -68,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
     hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
-    view = cat.CatalogView(catalog, hardware)
+    view = catalog_view.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
     if args.json:
         print(json.dumps({
             "machine": hardware.as_dict(),
-            "default_context": cat.DEFAULT_CONTEXT,
+            "default_context": catalog_view.DEFAULT_CONTEXT,
             "models": [row.as_dict() for row in rows],
         }, indent=2))
         return 0
@@ -94,19 +90,19 @@ def _machine_line(hardware: Any) -> str:
 
 
 def _table(rows: list[Any], show_picks: bool) -> str:
-    from tui_llm.models import catalog as cat
+    from tui_llm.models import catalog_view
 
     header = ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"] + (["PICK"] if show_picks else [])
     lines = [header]
     for row in rows:
         rung = row.rung
         if rung is None:
-            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", cat.tier_label(row.tier), "GGML only"]
+            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_view.tier_label(row.tier), "GGML only"]
         else:
             size = ("" if rung.size_exact else "~") + human_size(rung.size)
             fit = rung.verdict.kind if rung.verdict else "-"
             cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
-                     cat.tier_label(row.tier), fit]
+                     catalog_view.tier_label(row.tier), fit]
         if show_picks:
             cells.append(row.pick_label)
         lines.append(cells)
@@ -121,105 +117,39 @@ def _table(rows: list[Any], show_picks: bool) -> str:
 # --- --check -----------------------------------------------------------------------------------
 
 
-class Offline(Exception):
-    """The hub cannot be reached."""
-
-
-def _offline_mode() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
-
-
-def ensure_reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast: one TCP connection to the hub before asking it anything."""
-    if _offline_mode():
-        raise Offline("HF_HUB_OFFLINE is set")
-    parts = urlsplit(endpoint)
-    host = parts.hostname
-    if not host:
-        raise Offline(f"bad hub address {endpoint!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise Offline(f"cannot reach {host}:{port} ({reason})") from None
-
-
-def _with_timeout(call: Callable[[], Any], timeout: float) -> Any:
-    """Run ``call`` in a daemon thread so a hub that stops answering cannot hang us."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as exc:  # handed back to the caller below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True, name="catalog-check")
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise Offline(f"the hub did not answer within {timeout:.0f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def hub_sizes(api: Any, repo_id: str, filenames: list[str]) -> dict[str, int] | None:
-    """{filename: size} for the files the repo has; None when the repo does not exist."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+def hub_sizes(repo_id: str, endpoint: str, read_timeout: float) -> dict[str, int] | None:
+    """{filename: size} of the repo's GGUF files; None when the repo does not exist (or is gated)."""
+    from tui_llm.hub.errors import RepoUnavailable
+    from tui_llm.hub.metadata import repo_gguf_files
 
     try:
-        found = _with_timeout(lambda: api.get_paths_info(repo_id, filenames), REQUEST_TIMEOUT_S)
-    except RepositoryNotFoundError:
+        files = repo_gguf_files(repo_id, endpoint=endpoint, read_timeout=read_timeout)
+    except RepoUnavailable:
         return None
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status is not None and status < 500:
-            raise
-        raise Offline(f"the hub answered {status or 'an error'} for {repo_id}") from None
-    except Offline:
-        raise
-    except Exception as exc:  # connection dropped, DNS, TLS: the network, not the catalog
-        raise Offline(f"{type(exc).__name__}: {exc}") from None
-    sizes: dict[str, int] = {}
-    for item in found:
-        size = getattr(item, "size", None)
-        lfs = getattr(item, "lfs", None)
-        if lfs is not None:
-            size = getattr(lfs, "size", None) or (lfs.get("size") if isinstance(lfs, dict) else size)
-        if size is not None:
-            sizes[item.path] = int(size)
-    return sizes
+    return {f.path: f.size for f in files}
 
 
-def check_hub(entries: list[Any], json_output: bool = False, out=None) -> int:
-    from tui_llm.models import catalog as cat
-
-    from tui_llm.hub.downloads import hub_endpoint
+def check_hub(entries: list[Any], json_output: bool = False, out=None, read_timeout: float = READ_TIMEOUT_S) -> int:
+    from tui_llm.hub.errors import DownloadError, HubUnreachable
+    from tui_llm.hub.metadata import hub_endpoint
+    from tui_llm.models import catalog_check
 
     out = out or sys.stdout
     endpoint = hub_endpoint()
     checks: list[Any] = []
     try:
-        ensure_reachable(endpoint)
-        from huggingface_hub import HfApi
-
-        api = HfApi(endpoint=endpoint)
         for entry in entries:
-            sizes = None
-            if entry.downloadable:
-                sizes = hub_sizes(api, entry.repo_id, [f.filename for f in entry.files])
-            results = cat.compare_files(entry, sizes)
+            sizes = hub_sizes(entry.repo_id, endpoint, read_timeout) if entry.downloadable else None
+            results = catalog_check.compare_files(entry, sizes)
             checks.extend(results)
             if not json_output:
                 for result in results:
                     print(f"{result.status.upper():14} {entry.id}  {result.filename}  {result.describe()}", file=out)
-    except Offline as exc:
-        message = f"offline: the Hugging Face hub at {endpoint} cannot be reached ({exc})"
+    except DownloadError as exc:
+        reason = exc.reason if isinstance(exc, HubUnreachable) else str(exc)
+        message = f"offline: the Hugging Face hub at {endpoint} cannot be reached ({reason})"
         if json_output:
-            print(json.dumps({"offline": True, "endpoint": endpoint, "reason": str(exc),
+            print(json.dumps({"offline": True, "endpoint": endpoint, "reason": reason,
                               "checked": [c.__dict__ for c in checks]}, indent=2), file=out)
         else:
             print(message, file=out)

@@ -74,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.hub.downloads import (
-        DownloadError, UnsafeFilename, download_file, partial_path, partial_size,
-        validate_filename,
-    )
+    from tui_llm.hub.downloads import download_file
+    from tui_llm.hub.errors import DownloadError, UnsafeFilename
+    from tui_llm.hub.metadata import validate_filename
+    from tui_llm.hub.partials import partial_path, partial_size
     from tui_llm.units import human_size
 
     try:

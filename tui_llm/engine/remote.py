@@ -9,27 +9,24 @@ servers take as the signal to stop generating.
 Token counts come from the server's tokenizer when it offers one (llama.cpp's
 ``/tokenize``, llama-cpp-python's ``/extras/tokenize/count``, KoboldCpp's
 ``/api/extra/tokencount``); otherwise they are estimated, and
-``token_count_source`` says which.
-
-httpx2 is the HTTP client huggingface_hub already depends on (the maintained
-successor of httpx, same API).
+``token_count_source`` says which. The wire format is in
+:mod:`tui_llm.engine.wire`, the HTTP client in :mod:`tui_llm.engine.connection`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from tui_llm.engine.endpoints import Endpoint
+from tui_llm.engine import wire
+from tui_llm.engine.connection import ServerConnection
 from tui_llm.engine.contract import (
     Capabilities,
     GenerationError,
@@ -38,137 +35,21 @@ from tui_llm.engine.contract import (
     Request,
     RunnerError,
 )
+from tui_llm.engine.endpoints import Endpoint
 from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.remote_errors import (
+    EndpointNotFoundError,
+    ModelNotFoundError,
+    RemoteError,
+)
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.wire import RemoteModel
 from tui_llm.prompts.sandbox import TemplateRenderError
 from tui_llm.prompts.templates import CHATML, PromptTemplate, get_template
 
 GUESSED_TEMPLATE = "assumed: ChatML (the server did not say)"
 APPROXIMATE_TOKENS = "estimate (about 4 characters a token): the server offers no tokenizer"
-_STANDARD_FIELDS = {
-    "model", "messages", "prompt", "stream", "temperature", "top_p", "max_tokens",
-    "presence_penalty", "frequency_penalty", "seed", "stop",
-}
-_UNSUPPORTED = {404, 405, 501}
 TOKEN_CACHE_SIZE = 1024
-
-
-class RemoteError(RunnerError):
-    """A problem talking to a remote server, worded for the user."""
-
-
-class ServerUnreachableError(RemoteError):
-    pass
-
-
-class ServerTimeoutError(RemoteError):
-    pass
-
-
-class AuthenticationError(RemoteError):
-    pass
-
-
-class ModelNotFoundError(RemoteError):
-    pass
-
-
-class EndpointNotFoundError(RemoteError):
-    pass
-
-
-class RequestRejectedError(RemoteError):
-    pass
-
-
-class ServerError(RemoteError):
-    pass
-
-
-class MalformedResponseError(RemoteError):
-    pass
-
-
-class ConnectionLostError(RemoteError):
-    pass
-
-
-@dataclass(frozen=True)
-class RemoteModel:
-    id: str
-    owned_by: str = ""
-    n_ctx: int = 0
-
-
-def detect_kind(models: list[RemoteModel], base_url: str) -> str:
-    """Guess the server software from what ``/v1/models`` says about its models."""
-    owners = {m.owned_by.lower() for m in models}
-    if owners & {"llamacpp", "me"}:  # llama.cpp's server; llama-cpp-python's server
-        return "llama.cpp"
-    if "koboldcpp" in owners:
-        return "koboldcpp"
-    if "vllm" in owners:
-        return "vllm"
-    if "library" in owners or "ollama" in owners or urlsplit(base_url).port == 11434:
-        return "ollama"
-    if owners & {"openai", "system", "openai-internal"}:
-        return "openai"
-    return "generic"
-
-
-def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict[str, Any]:
-    """The request-body sampler settings for this kind of server.
-
-    Every OpenAI-compatible server takes the standard ones. llama.cpp-based
-    servers, KoboldCpp, Ollama and vLLM also read min_p and top_k (each under
-    its own names for the rest); OpenAI itself rejects unknown fields, so it
-    gets none. A ``generic`` server gets the llama.cpp set, and the runner
-    drops them if the server refuses the request.
-    """
-    body: dict[str, Any] = {
-        "temperature": sampler.temperature,
-        "top_p": sampler.top_p,
-        "max_tokens": sampler.max_tokens,
-        "presence_penalty": sampler.presence_penalty,
-        "frequency_penalty": sampler.frequency_penalty,
-    }
-    if sampler.seed >= 0:
-        body["seed"] = sampler.seed
-    if stop:
-        body["stop"] = stop[:4] if kind == "openai" else stop
-    if kind in {"llama.cpp", "generic"}:
-        body.update(
-            min_p=sampler.min_p,
-            top_k=sampler.top_k,
-            typical_p=sampler.typical_p,
-            repeat_penalty=sampler.repeat_penalty,
-            repeat_last_n=sampler.repeat_last_n,
-        )
-        if sampler.mirostat_mode:
-            # llama.cpp's server reads "mirostat", llama-cpp-python's "mirostat_mode".
-            body.update(
-                mirostat=sampler.mirostat_mode,
-                mirostat_mode=sampler.mirostat_mode,
-                mirostat_tau=sampler.mirostat_tau,
-                mirostat_eta=sampler.mirostat_eta,
-            )
-    elif kind == "koboldcpp":
-        body.update(
-            min_p=sampler.min_p,
-            top_k=sampler.top_k,
-            typical=sampler.typical_p,
-            rep_pen=sampler.repeat_penalty,
-            rep_pen_range=max(sampler.repeat_last_n, 0),
-        )
-    elif kind == "ollama":
-        body.update(min_p=sampler.min_p, top_k=sampler.top_k, repeat_penalty=sampler.repeat_penalty)
-    elif kind == "vllm":
-        body.update(
-            min_p=sampler.min_p,
-            top_k=sampler.top_k or -1,  # vLLM turns top-k off with -1, not 0
-            repetition_penalty=sampler.repeat_penalty,
-        )
-    return body
 
 
 def approximate_tokens(text: str) -> int:
@@ -197,8 +78,7 @@ class RemoteRunner:
         self._send_extras = True
         self._token_route: str | None = None
         self._token_counts: dict[str, int] = {}
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._connection = ServerConnection(endpoint)
         self._producer: asyncio.Task[None] | None = None
 
     # -- the engine contract ---------------------------------------------
@@ -371,32 +251,15 @@ class RemoteRunner:
 
     async def close(self) -> None:
         self.cancel()
-        client, self._client = self._client, None
-        if client is not None and self._client_loop is _running_loop():
-            await client.aclose()
+        await self._connection.close()
 
     # -- discovery --------------------------------------------------------
     async def list_models(self) -> list[RemoteModel]:
         """What ``/v1/models`` says the server has."""
-        response = await self._request("GET", "/v1/models")
-        payload = _json(response, self.endpoint.base_url)
-        entries = payload.get("data") if isinstance(payload, dict) else payload
-        if not isinstance(entries, list):
-            raise MalformedResponseError(
-                f"{self.endpoint.base_url}/v1/models did not return a model list"
-            )
-        models = []
-        for entry in entries:
-            if isinstance(entry, dict) and entry.get("id"):
-                models.append(
-                    RemoteModel(
-                        id=str(entry["id"]),
-                        owned_by=str(entry.get("owned_by") or ""),
-                        n_ctx=_int(entry.get("max_model_len") or entry.get("context_length")
-                                   or entry.get("n_ctx")),
-                    )
-                )
-        return models
+        response = await self._connection.request("GET", "/v1/models")
+        if response.status_code >= 400:
+            raise wire.status_error(response, "/v1/models", self.endpoint, self.model)
+        return wire.parse_models(wire.json_of(response, self.endpoint.base_url), self.endpoint.base_url)
 
     async def connect(self) -> list[RemoteModel]:
         """List the server's models, pick ours, and learn what the server tells about itself."""
@@ -421,7 +284,7 @@ class RemoteRunner:
         elif not self.model:
             raise ModelNotFoundError(f"{where} lists no models: load one on the server first")
         if not self.kind:
-            self.kind = detect_kind(self.models, where)
+            self.kind = wire.detect_kind(self.models, where)
         chosen = next((m for m in self.models if m.id == self.model), None)
         if not self._n_ctx and chosen is not None:
             self._n_ctx = chosen.n_ctx
@@ -432,11 +295,11 @@ class RemoteRunner:
     async def _read_server_facts(self) -> None:
         """Context size and chat template, where the server tells them; optional."""
         if self.kind in {"llama.cpp", "generic"}:
-            props = await self._optional_json("GET", "/props")
+            props = await self._connection.optional_json("GET", "/props")
             if isinstance(props, dict):
                 settings = props.get("default_generation_settings") or {}
                 if not self._n_ctx:
-                    self._n_ctx = _int(settings.get("n_ctx") or props.get("n_ctx"))
+                    self._n_ctx = wire.positive_int(settings.get("n_ctx") or props.get("n_ctx"))
                 source = props.get("chat_template")
                 if isinstance(source, str) and source.strip() and self._template is CHATML:
                     eos = str(props.get("eos_token") or "")
@@ -449,9 +312,9 @@ class RemoteRunner:
                     )
                     self._template_reason = "the chat template the server reported"
         elif self.kind == "koboldcpp" and not self._n_ctx:
-            value = await self._optional_json("GET", "/api/extra/true_max_context_length")
+            value = await self._connection.optional_json("GET", "/api/extra/true_max_context_length")
             if isinstance(value, dict):
-                self._n_ctx = _int(value.get("value"))
+                self._n_ctx = wire.positive_int(value.get("value"))
 
     # -- streaming --------------------------------------------------------
     def _body(self, request: Request, sampler: SamplerSettings) -> tuple[str, dict[str, Any]]:
@@ -463,7 +326,7 @@ class RemoteRunner:
             stop = list(sampler.stop)
             path = "/v1/chat/completions"
             body = {"messages": [{"role": m["role"], "content": m["content"]} for m in request]}
-        body.update(model=self.model, stream=True, **sampler_fields(sampler, kind, stop))
+        body.update(model=self.model, stream=True, **wire.sampler_fields(sampler, kind, stop))
         if kind != "openai" or self.kind == "openai":
             body["stream_options"] = {"include_usage": True}
         return path, body
@@ -478,10 +341,12 @@ class RemoteRunner:
         started = time.perf_counter()
         streamed = False
         usage: dict[str, int] = {}
+        chat = not isinstance(request, str)
+        where = self.endpoint.base_url
         try:
             response = await self._open_stream(request, sampler)
             try:
-                async for text in self._read_stream(response, request, stats, usage):
+                async for text in wire.reply_texts(response, chat, stats, usage, where):
                     if stats.completion_tokens == 0:
                         stats.time_to_first_token = time.perf_counter() - started
                     stats.completion_tokens += 1
@@ -503,83 +368,31 @@ class RemoteRunner:
         except Exception as exc:  # handed to the consumer, worded
             stats.elapsed = time.perf_counter() - started
             queue.put_nowait(("error", self._stream_error(exc, stats.completion_tokens > 0)))
-            # The connection that failed may be half-closed: never reuse it.
-            await self._drop_connections()
+            await self._connection.close()
 
     def _stream_error(self, exc: Exception, got_text: bool) -> RemoteError:
         if isinstance(exc, RemoteError):
             return exc
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return self._ended_early(got_text)
+            return wire.ended_early(self.endpoint.base_url, got_text)
         if isinstance(exc, httpx.HTTPError):
-            return self._transport_error(exc)
+            return self._connection.transport_error(exc)
         return RemoteError(f"the reply from {self.endpoint.base_url} failed: {exc!r}")
-
-    def _ended_early(self, got_text: bool) -> RemoteError:
-        where = self.endpoint.base_url
-        if not got_text:
-            return ServerError(
-                f"{where} ended the reply without sending anything: the server failed on this "
-                "request (a prompt longer than its context does this) or stopped; its log says why."
-            )
-        return ConnectionLostError(
-            f"The reply from {where} stopped before its end: the server stopped or the connection was lost."
-        )
-
-    async def _drop_connections(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._client_loop is _running_loop():
-            await client.aclose()
 
     async def _open_stream(self, request: Request, sampler: SamplerSettings) -> httpx.Response:
         path, body = self._body(request, sampler)
-        response = await self._request("POST", path, body, stream=True, check=False)
+        response = await self._connection.request("POST", path, body, stream=True)
         if response.status_code in {400, 422} and self._send_extras and self.kind == "generic":
             # A strict server refused fields it does not know: retry once with the standard set.
             await response.aclose()
             self._send_extras = False
             path, body = self._body(request, sampler)
-            response = await self._request("POST", path, body, stream=True, check=False)
+            response = await self._connection.request("POST", path, body, stream=True)
         if response.status_code >= 400:
             await response.aread()
             await response.aclose()
-            raise self._status_error(response, path)
+            raise wire.status_error(response, path, self.endpoint, self.model)
         return response
-
-    async def _read_stream(
-        self,
-        response: httpx.Response,
-        request: Request,
-        stats: GenerationStats,
-        usage: dict[str, int],
-    ) -> AsyncIterator[str]:
-        where = self.endpoint.base_url
-        chat = not isinstance(request, str)
-        if "text/event-stream" not in response.headers.get("content-type", ""):
-            # Some servers answer with one JSON reply even when asked to stream.
-            await response.aread()
-            text = _choice_text(_json(response, where), chat, stats, usage, where)
-            if text:
-                yield text
-            return
-        got_text = got_done = False
-        async for data in _sse_data(response, where):
-            if data.strip() == "[DONE]":
-                got_done = True
-                break
-            try:
-                chunk = json.loads(data)
-            except json.JSONDecodeError:
-                raise MalformedResponseError(
-                    f"{where} sent a streamed line that is not JSON: {data[:80]!r}"
-                ) from None
-            text = _choice_text(chunk, chat, stats, usage, where)
-            if text:
-                got_text = True
-                yield text
-        if got_done or stats.finish_reason:
-            return
-        raise self._ended_early(got_text)
 
     async def _count_prompt(self, request: Request, stats: GenerationStats) -> None:
         """Prompt size when the server did not report it: exact for raw prompts, else close."""
@@ -596,235 +409,16 @@ class RemoteRunner:
     def _token_routes(self) -> list[str]:
         if self._token_route is not None:
             return [self._token_route] if self._token_route else []
-        if self.kind == "koboldcpp":
-            return ["/api/extra/tokencount"]
-        if self.kind in {"openai", "ollama", "vllm"}:
-            return []
-        return ["/tokenize", "/extras/tokenize/count"]
+        return wire.token_routes(self.kind)
 
     async def _count_with(self, route: str, text: str) -> int | None:
-        if route == "/tokenize":
-            body: dict[str, Any] = {"content": text, "add_special": False}
-        elif route == "/api/extra/tokencount":
-            body = {"prompt": text}
-        else:
-            body = {"input": text, "model": self.model}
-        response = await self._request("POST", route, body, check=False)
-        if response.status_code in _UNSUPPORTED or response.status_code in {400, 422}:
+        body = wire.token_count_body(route, text, self.model)
+        response = await self._connection.request("POST", route, body)
+        if response.status_code in wire.UNSUPPORTED or response.status_code in {400, 422}:
             return None
         if response.status_code >= 400:
-            raise self._status_error(response, route)
+            raise wire.status_error(response, route, self.endpoint, self.model)
         try:
-            payload = response.json()
+            return wire.token_count(response.json())
         except ValueError:
             return None
-        if isinstance(payload, dict):
-            if isinstance(payload.get("tokens"), list):
-                return len(payload["tokens"])
-            for key in ("count", "value"):
-                if isinstance(payload.get(key), int):
-                    return payload[key]
-        return None
-
-    # -- HTTP -------------------------------------------------------------
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            timeout = self.endpoint.timeout
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                headers={"Accept": "application/json, text/event-stream"},
-            )
-            self._client_loop = loop
-        return self._client
-
-    def _headers(self) -> dict[str, str]:
-        key = self.endpoint.api_key()
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        stream: bool = False,
-        check: bool = True,
-    ) -> httpx.Response:
-        client = self._http()
-        request = client.build_request(
-            method, self.endpoint.url(path), json=body, headers=self._headers()
-        )
-        try:
-            try:
-                response = await client.send(request, stream=stream)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                # A kept-alive connection the server had just closed: once more, on a fresh one.
-                response = await client.send(request, stream=stream)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise ConnectionLostError(
-                f"{self.endpoint.base_url} closed the connection without answering ({exc})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        if check and response.status_code >= 400:
-            raise self._status_error(response, path)
-        return response
-
-    async def _optional_json(self, method: str, path: str) -> Any:
-        try:
-            response = await self._request(method, path, check=False)
-        except RemoteError:
-            return None
-        if response.status_code >= 400:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return None
-
-    def _transport_error(self, exc: Exception) -> RemoteError:
-        where = self.endpoint.base_url
-        timeout = self.endpoint.timeout
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ServerTimeoutError(
-                f"{where} did not accept a connection within {min(timeout, 10.0):g} s: "
-                "is the host up and the address right?"
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return ServerTimeoutError(
-                f"{where} stopped answering (nothing for {timeout:g} s). If the server is just "
-                "slow, raise this endpoint's timeout in config.toml."
-            )
-        if isinstance(exc, httpx.ConnectError):
-            reason = "connection refused" if _refused(exc) else str(exc)
-            return ServerUnreachableError(
-                f"Cannot connect to {where} ({reason}): is the server running, and is the address right?"
-            )
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return ConnectionLostError(
-                f"The connection to {where} was lost mid-reply ({exc}): the server stopped or crashed."
-            )
-        return RemoteError(f"Talking to {where} failed: {exc}")
-
-    def _status_error(self, response: httpx.Response, path: str) -> RemoteError:
-        where = self.endpoint.base_url
-        code = response.status_code
-        detail = _error_detail(response)
-        if code in {401, 403}:
-            env = self.endpoint.api_key_env
-            if not env:
-                hint = (
-                    "Put the key in an environment variable and name it with api_key_env "
-                    "in this endpoint's [endpoints] entry in config.toml."
-                )
-            elif self.endpoint.api_key() is None:
-                hint = f"The environment variable {env} that should hold the key is not set."
-            else:
-                hint = f"It refused the key in ${env}."
-            return AuthenticationError(f"{where} needs a valid API key ({code}: {detail}). {hint}")
-        if code == 404:
-            if "model" in detail.lower():
-                return ModelNotFoundError(f"{where} has no model {self.model!r} ({detail})")
-            return EndpointNotFoundError(
-                f"{where} has no {path} (404): is the base URL right, and is it an OpenAI-compatible server?"
-            )
-        if code >= 500:
-            return ServerError(f"{where} failed on {path} with {code}: {detail}")
-        return RequestRejectedError(f"{where} rejected the request to {path} ({code}): {detail}")
-
-
-async def _sse_data(response: httpx.Response, where: str) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event; comments (keep-alive pings) are skipped."""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue
-        field, colon, value = line.partition(":")
-        if not colon or field not in {"data", "event", "id", "retry"}:
-            raise MalformedResponseError(
-                f"{where} sent a line that is not a server-sent event: {line[:80]!r}"
-            )
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
-
-
-def _choice_text(
-    chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str
-) -> str:
-    """The text in one reply chunk (or whole reply); records finish reason and usage."""
-    if not isinstance(chunk, dict):
-        raise MalformedResponseError(f"{where} sent a reply piece that is not a JSON object")
-    if "error" in chunk:
-        error = chunk["error"]
-        message = error.get("message") if isinstance(error, dict) else error
-        raise ServerError(f"{where} reported an error mid-reply: {message}")
-    reported = chunk.get("usage")
-    if isinstance(reported, dict):
-        stats.prompt_tokens = _int(reported.get("prompt_tokens")) or stats.prompt_tokens
-        usage["completion_tokens"] = _int(reported.get("completion_tokens"))
-    choices = chunk.get("choices")
-    if not isinstance(choices, list):
-        if reported:
-            return ""
-        raise MalformedResponseError(f"{where} sent a reply piece without 'choices'")
-    if not choices:
-        return ""
-    choice = choices[0]
-    if not isinstance(choice, dict):
-        raise MalformedResponseError(f"{where} sent a malformed choice")
-    if choice.get("finish_reason"):
-        stats.finish_reason = str(choice["finish_reason"])
-    if chat:
-        part = choice.get("delta") or choice.get("message") or {}
-        text = part.get("content") if isinstance(part, dict) else None
-    else:
-        text = choice.get("text")
-    return text if isinstance(text, str) else ""
-
-
-def _json(response: httpx.Response, where: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise MalformedResponseError(f"{where} answered with something that is not JSON") from None
-
-
-def _error_detail(response: httpx.Response) -> str:
-    try:
-        payload = response.json()
-    except ValueError:
-        return (response.text or response.reason_phrase or "").strip()[:300]
-    if isinstance(payload, dict):
-        error = payload.get("error", payload.get("detail", payload.get("message")))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        if error:
-            return str(error)[:300]
-    return str(payload)[:300]
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

@@ -1,28 +1,49 @@
 """Resumable, verified downloads of one GGUF file from the Hugging Face hub.
 
-huggingface_hub finds the file (URL, redirects, auth token, size, LFS SHA-256);
-this module moves the bytes itself with ``Range`` requests, because the hub
-client deletes its temporary file when a download fails. Bytes go to
-``<name>.partial`` next to a ``<name>.partial.json`` that says which remote
-file they belong to, so a killed process or a lost SSH session resumes where
-it stopped. The file takes its real name only after its size and SHA-256
-match the hub's; a file that does not match is deleted, never offered.
+huggingface_hub finds the file (:mod:`tui_llm.hub.metadata`); this module
+moves the bytes itself with ``Range`` requests, because the hub client
+deletes its temporary file when a download fails. The bytes wait in a
+``.partial`` file (:mod:`tui_llm.hub.partials`) and the file takes its real
+name only after its size and SHA-256 match the hub's; a file that does not
+match is deleted, never offered.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import shutil
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from tui_llm.hub.errors import (
+    DownloadCancelled,
+    DownloadError,
+    NotEnoughSpace,
+    VerificationError,
+)
+from tui_llm.hub.metadata import (
+    RemoteFile,
+    hub_endpoint,
+    hub_timeout,
+    httpx_api,
+    local_name,
+    remote_file,
+    status_of,
+)
+from tui_llm.hub.partials import (
+    PartialFile,
+    discard_partial,
+    marker_path,
+    partial_path,
+    partial_size,
+    prepare_partial,
+)
 
 from tui_llm.units import human_size
 
@@ -30,31 +51,6 @@ DEFAULT_MARGIN = 256 * 1024 * 1024  # keep this much disk free after a download
 DEFAULT_RETRIES = 5
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 GGUF_MAGIC = b"GGUF"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class DownloadError(Exception):
-    """A download that did not end in a verified file; the message says why."""
-
-
-class HubUnreachable(DownloadError):
-    """The hub could not be connected to at all (offline, DNS, refused)."""
-
-
-class DownloadCancelled(DownloadError):
-    """Stopped on request; the bytes so far are kept for a later resume."""
-
-
-class VerificationError(DownloadError):
-    """The bytes do not match the hub's size or SHA-256; they were deleted."""
-
-
-class NotEnoughSpace(DownloadError):
-    pass
-
-
-class UnsafeFilename(DownloadError, ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -81,227 +77,10 @@ class DownloadResult:
     fetched: int = 0  # bytes this run took from the network
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    repo_id: str
-    filename: str
-    url: str  # where the bytes are (the CDN, after the hub's redirect)
-    size: int
-    sha256: str | None
-    commit: str | None
-
-
-@dataclass(frozen=True)
-class RepoFile:
-    path: str
-    size: int
-    sha256: str | None
-
-
 ProgressCallback = Callable[[DownloadProgress], None]
 DiskUsage = Callable[[Path], Any]  # shutil.disk_usage: returns an object with .free
 
 
-# --- names and places ------------------------------------------------------
-def validate_filename(filename: str) -> str:
-    """The repo path of a GGUF file, refused if it could land outside the models dir."""
-    if not isinstance(filename, str) or not filename.strip():
-        raise UnsafeFilename("the file name is empty")
-    if any(ord(c) < 32 for c in filename) or "\\" in filename:
-        raise UnsafeFilename(f"refusing the file name {filename!r}: control characters or backslashes")
-    if filename.startswith("/") or re.match(r"^[A-Za-z]:", filename):
-        raise UnsafeFilename(f"refusing the file name {filename!r}: it is an absolute path")
-    parts = filename.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise UnsafeFilename(f"refusing the file name {filename!r}: it walks out of its folder")
-    name = parts[-1]
-    if not name.lower().endswith(".gguf") or len(name) <= len(".gguf"):
-        raise UnsafeFilename(f"refusing {filename!r}: only .gguf model files are downloaded")
-    return filename
-
-
-def local_name(filename: str) -> str:
-    return PurePosixPath(validate_filename(filename)).name
-
-
-def partial_path(dest_dir: Path, filename: str) -> Path:
-    return Path(dest_dir) / f"{local_name(filename)}.partial"
-
-
-def _marker_path(partial: Path) -> Path:
-    return partial.with_name(partial.name + ".json")
-
-
-def partial_size(dest_dir: Path, filename: str) -> int:
-    path = partial_path(dest_dir, filename)
-    return path.stat().st_size if path.exists() else 0
-
-
-def discard_partial(dest_dir: Path, filename: str) -> bool:
-    """Delete the bytes kept for a resume; True if there were any."""
-    partial = partial_path(dest_dir, filename)
-    existed = partial.exists()
-    partial.unlink(missing_ok=True)
-    _marker_path(partial).unlink(missing_ok=True)
-    return existed
-
-
-def hub_endpoint(endpoint: str | None = None) -> str:
-    """The hub to ask: the argument, else ``HF_ENDPOINT`` now, else huggingface_hub's."""
-    if endpoint:
-        return endpoint.rstrip("/")
-    if os.environ.get("HF_ENDPOINT"):
-        return os.environ["HF_ENDPOINT"].rstrip("/")
-    from huggingface_hub import constants
-
-    return constants.ENDPOINT.rstrip("/")
-
-
-
-# --- metadata ---------------------------------------------------------------
-def _hub_error(exc: Exception, repo_id: str, filename: str, revision: str) -> DownloadError | None:
-    """Words for the hub's answers that no retry will change."""
-    from huggingface_hub import errors
-
-    if isinstance(exc, errors.GatedRepoError):
-        return DownloadError(
-            f"{repo_id} is gated: accept its terms on the hub's website and log in "
-            "(hf auth login) or pass a token"
-        )
-    if isinstance(exc, errors.RepositoryNotFoundError):
-        return DownloadError(f"No repository {repo_id} on the hub (or it is private: log in or pass a token)")
-    if isinstance(exc, errors.RevisionNotFoundError):
-        return DownloadError(f"{repo_id} has no revision {revision!r}")
-    if isinstance(exc, errors.EntryNotFoundError):
-        return DownloadError(f"{repo_id} has no file {filename!r} at {revision}")
-    if isinstance(exc, errors.HFValidationError):
-        return DownloadError(f"Not a repository id: {repo_id!r} ({exc})")
-    if isinstance(exc, errors.OfflineModeIsEnabled):
-        return HubUnreachable("HF_HUB_OFFLINE is set, so the hub is not asked")
-    return None
-
-
-def _status_of(exc: Exception) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _httpx() -> Any:
-    """huggingface_hub 2.x speaks httpx2, 1.x httpx: the same API under two names."""
-    try:
-        import httpx2
-    except ImportError:
-        import httpx as httpx2
-    return httpx2
-
-
-def _is_transient(exc: Exception) -> bool:
-    if isinstance(exc, (_httpx().TransportError, _Transient)):
-        return True
-    return _status_of(exc) in RETRY_STATUSES
-
-
-class _Transient(Exception):
-    """A failure worth retrying: dropped connection, short body, 5xx."""
-
-
-def _timeout(connect: float, read: float) -> Any:
-    return _httpx().Timeout(read, connect=connect)
-
-
-def remote_file(
-    repo_id: str,
-    filename: str,
-    revision: str = "main",
-    token: str | bool | None = None,
-    endpoint: str | None = None,
-    connect_timeout: float = 5.0,
-    read_timeout: float = 15.0,
-) -> RemoteFile:
-    """Ask the hub where a file is, how big it is and its SHA-256. One try.
-
-    Raises HubUnreachable when the hub cannot be connected to at all, so a
-    caller can fall back at once instead of sitting through retries.
-    """
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.utils import validate_repo_id
-
-    validate_filename(filename)
-    endpoint = hub_endpoint(endpoint)
-    httpx2 = _httpx()
-    try:
-        validate_repo_id(repo_id)
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
-        meta = get_hf_file_metadata(
-            url, token=token, timeout=_timeout(connect_timeout, read_timeout), endpoint=endpoint
-        )
-    except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol) as exc:
-        raise HubUnreachable(f"The hub at {endpoint} cannot be reached: {exc}") from exc
-    except Exception as exc:
-        known = _hub_error(exc, repo_id, filename, revision)
-        if known is not None:
-            raise known from exc
-        raise
-    if meta.size is None:
-        raise DownloadError(f"The hub did not say how big {filename} is")
-    sha256 = meta.etag if meta.etag and _SHA256.fullmatch(meta.etag) else None
-    if sha256 is None:
-        sha256 = _lfs_sha256(repo_id, filename, revision, token, endpoint)
-    return RemoteFile(
-        repo_id=repo_id,
-        filename=filename,
-        url=urljoin(url, meta.location),
-        size=meta.size,
-        sha256=sha256,
-        commit=meta.commit_hash,
-    )
-
-
-def _lfs_sha256(repo_id: str, filename: str, revision: str, token: Any, endpoint: str) -> str | None:
-    """The LFS hash from paths-info, for hubs whose ETag is not the SHA-256."""
-    from huggingface_hub import HfApi
-
-    try:
-        infos = HfApi(endpoint=endpoint).get_paths_info(repo_id, [filename], revision=revision, token=token)
-    except Exception:
-        return None
-    for info in infos:
-        lfs = getattr(info, "lfs", None)
-        if getattr(info, "path", None) == filename and lfs is not None:
-            return lfs.sha256
-    return None
-
-
-def repo_gguf_files(
-    repo_id: str,
-    revision: str = "main",
-    token: str | bool | None = None,
-    endpoint: str | None = None,
-) -> list[RepoFile]:
-    """The GGUF files of a repo with their sizes and SHA-256, from the hub's tree listing."""
-    from huggingface_hub import HfApi
-
-    endpoint = hub_endpoint(endpoint)
-    httpx2 = _httpx()
-    try:
-        tree = list(
-            HfApi(endpoint=endpoint).list_repo_tree(repo_id, recursive=True, revision=revision, token=token)
-        )
-    except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-        raise HubUnreachable(f"The hub at {endpoint} cannot be reached: {exc}") from exc
-    except Exception as exc:
-        known = _hub_error(exc, repo_id, "", revision)
-        if known is not None:
-            raise known from exc
-        raise
-    found = []
-    for entry in tree:
-        path = getattr(entry, "path", "")
-        if not path.lower().endswith(".gguf") or getattr(entry, "size", None) is None:
-            continue
-        lfs = getattr(entry, "lfs", None)
-        found.append(RepoFile(path=path, size=entry.size, sha256=lfs.sha256 if lfs else None))
-    return found
 
 
 # --- progress ---------------------------------------------------------------
@@ -336,48 +115,6 @@ class _Meter:
 
 
 # --- the transfer -----------------------------------------------------------
-class _Partial:
-    """The open ``.partial`` file, its running SHA-256, and a lock against a second writer."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle: IO[bytes] = open(path, "a+b", buffering=0)
-        try:
-            import fcntl
-
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:
-            pass
-        except OSError as exc:
-            self.handle.close()
-            raise DownloadError(f"{path.name} is being downloaded by another tui-llm already") from exc
-        self.offset = 0
-        self.hasher = hashlib.sha256()
-        self.handle.seek(0)
-        while chunk := self.handle.read(1 << 20):
-            self.hasher.update(chunk)
-            self.offset += len(chunk)
-
-    def append(self, chunk: bytes) -> None:
-        self.handle.write(chunk)  # "a" mode: always at the end
-        self.hasher.update(chunk)
-        self.offset += len(chunk)
-
-    def truncate(self) -> None:
-        self.handle.truncate(0)
-        self.offset = 0
-        self.hasher = hashlib.sha256()
-
-    def close(self) -> None:
-        if self.handle.closed:
-            return
-        try:
-            os.fsync(self.handle.fileno())
-        except OSError:
-            pass  # a full disk: the bytes written so far are still there for a resume
-        self.handle.close()
-
-
 def _auth_headers(url: str, endpoint: str, token: str | bool | None) -> dict[str, str]:
     """The hub's auth headers, only for the hub's own host (never a CDN's signed URL)."""
     from huggingface_hub.utils import build_hf_headers
@@ -392,7 +129,7 @@ def _auth_headers(url: str, endpoint: str, token: str | bool | None) -> dict[str
 
 def _fetch(
     remote: RemoteFile,
-    partial: _Partial,
+    partial: PartialFile,
     headers: dict[str, str],
     timeout: Any,
     cancel: threading.Event,
@@ -481,26 +218,6 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _marker_matches(marker: Path, remote: RemoteFile) -> bool:
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return data.get("size") == remote.size and data.get("sha256") == remote.sha256 and (
-        remote.sha256 is not None or data.get("commit") == remote.commit
-    )
-
-
-def _prepare_partial(partial_file: Path, remote: RemoteFile) -> None:
-    """Keep bytes on disk only if they belong to this very remote file."""
-    marker = _marker_path(partial_file)
-    if partial_file.exists() and not _marker_matches(marker, remote):
-        partial_file.unlink()
-    if not partial_file.exists():
-        data = {k: v for k, v in asdict(remote).items() if k != "url"}
-        marker.write_text(json.dumps(data, indent=1), encoding="utf-8")
-
-
 def download_file(
     repo_id: str,
     filename: str,
@@ -535,7 +252,7 @@ def download_file(
     name = local_name(filename)
     cancel = cancel or threading.Event()
     endpoint = hub_endpoint(endpoint)
-    timeout = _timeout(connect_timeout, read_timeout)
+    timeout = hub_timeout(connect_timeout, read_timeout)
 
     remote = _remote_with_retries(
         lambda: remote_file(repo_id, filename, revision, token, endpoint, connect_timeout, read_timeout),
@@ -547,11 +264,11 @@ def download_file(
     if existing is not None:
         return existing
     partial_file = partial_path(dest_dir, filename)
-    _prepare_partial(partial_file, remote)
+    prepare_partial(partial_file, remote)
     _check_space(dest_dir, remote.size - partial_size(dest_dir, filename), min_free_margin, disk_usage)
 
     meter = _Meter(name, remote.size, progress, progress_interval)
-    partial = _Partial(partial_file)
+    partial = PartialFile(partial_file)
     resumed_from = partial.offset
     fresh_retry_left = resumed_from > 0
     try:
@@ -586,7 +303,7 @@ def download_file(
     finally:
         partial.close()
     os.replace(partial_file, final)
-    _marker_path(partial_file).unlink(missing_ok=True)
+    marker_path(partial_file).unlink(missing_ok=True)
     meter.update(remote.size, force=True)
     return DownloadResult(
         path=final,
@@ -618,7 +335,7 @@ def _remote_with_retries(
 
 def _transfer(
     remote: RemoteFile,
-    partial: _Partial,
+    partial: PartialFile,
     endpoint: str,
     token: str | bool | None,
     timeout: Any,
@@ -658,7 +375,7 @@ def _transfer(
 
 
 def _describe(exc: Exception) -> str:
-    httpx2 = _httpx()
+    httpx2 = httpx_api()
 
     if isinstance(exc, httpx2.TimeoutException):
         return "the server stopped sending"
@@ -666,6 +383,16 @@ def _describe(exc: Exception) -> str:
         return "the connection dropped"
     if isinstance(exc, httpx2.ConnectError):
         return "the server cannot be reached"
-    if (status := _status_of(exc)) is not None:
+    if (status := status_of(exc)) is not None:
         return f"the server answered {status}"
     return str(exc) or type(exc).__name__
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, (httpx_api().TransportError, _Transient)):
+        return True
+    return status_of(exc) in RETRY_STATUSES
+
+
+class _Transient(Exception):
+    """A failure worth retrying: dropped connection, short body, 5xx."""

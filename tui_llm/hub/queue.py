@@ -13,16 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from tui_llm.hub.downloads import (
-    DownloadCancelled,
-    DownloadError,
-    DownloadProgress,
-    DownloadResult,
-    discard_partial,
-    download_file,
-    local_name,
-    partial_size,
-)
+from tui_llm.hub.downloads import DownloadProgress, DownloadResult, download_file
+from tui_llm.hub.errors import DownloadCancelled, DownloadError
+from tui_llm.hub.metadata import local_name
+from tui_llm.hub.partials import discard_partial, partial_size
 
 QUEUED = "queued"
 DOWNLOADING = "downloading"

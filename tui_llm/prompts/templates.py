@@ -17,12 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tui_llm import locations
-from tui_llm.prompts.sandbox import (
-    MAX_RENDERED_CHARS,
-    TemplateRenderError,
-    compile_template,
-    render_template,
-)
+from tui_llm.prompts.guards import MAX_RENDERED_CHARS
+from tui_llm.prompts.sandbox import TemplateRenderError, compile_template, render_template
 
 if TYPE_CHECKING:
     from tui_llm.models.info import ModelInfo

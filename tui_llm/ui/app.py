@@ -12,9 +12,8 @@ from textual.notifications import SeverityLevel
 from tui_llm import locations
 from tui_llm.config import AppConfig
 from tui_llm.hub.queue import DownloadQueue, JobStatus
-from tui_llm.hub.downloads import DownloadError
+from tui_llm.hub.errors import DownloadError
 from tui_llm.machine.hardware import Hardware, ProbedOnce, probe
-from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.contract import Runner
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen

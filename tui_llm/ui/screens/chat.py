@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState
 
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
-from tui_llm.chat.modes import MODE_HELP, MODES
-from tui_llm.chat.sessions import Session, SessionError, SessionSaver, Turn
+from tui_llm.chat.modes import MODE_HELP
+from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn
 from tui_llm.engine.contract import Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBa
 from tui_llm.hub.queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, DownloadQueue, JobStatus,
 )
-from tui_llm.hub.downloads import DownloadError
+from tui_llm.hub.errors import DownloadError
 from tui_llm.units import human_size
 from tui_llm.ui.messages import DownloadUpdated
 

@@ -16,7 +16,8 @@ from textual.widgets.option_list import Option
 
 from tui_llm.config import ConfigError, save_config
 from tui_llm.engine.endpoints import Endpoint, EndpointError, resolve_endpoint
-from tui_llm.engine.remote import RemoteError, RemoteRunner
+from tui_llm.engine.remote import RemoteRunner
+from tui_llm.engine.remote_errors import RemoteError
 from tui_llm.ui.screens.chat import ChatScreen
 
 
