@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tui_llm.chat.sessions import SessionSummary
     from tui_llm.hub.queue import JobStatus
     from tui_llm.models.local import LocalModel
 
@@ -48,3 +51,18 @@ class LocalModelsFound(Message):
     def __init__(self, models: list["LocalModel"]) -> None:
         super().__init__()
         self.models = models
+
+
+class ModelFilesFound(Message):
+    """The GGUF files in the models folder, and whether the starter model is among them."""
+
+    def __init__(self, paths: list["Path"], has_starter: bool) -> None:
+        super().__init__()
+        self.paths = paths
+        self.has_starter = has_starter
+
+
+class SessionsListed(Message):
+    def __init__(self, summaries: list["SessionSummary"]) -> None:
+        super().__init__()
+        self.summaries = summaries
