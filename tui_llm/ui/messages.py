@@ -10,8 +10,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tui_llm.chat.sessions import SessionSummary
+    from tui_llm.engine.sampler import SamplerPreset
     from tui_llm.hub.queue import JobStatus
     from tui_llm.models.local import LocalModel
+    from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary
 
 
 class ModelLoadProgress(Message):
@@ -66,3 +68,20 @@ class SessionsListed(Message):
     def __init__(self, summaries: list["SessionSummary"]) -> None:
         super().__init__()
         self.summaries = summaries
+
+
+class ChoicesRead(Message):
+    """The sampler presets and prompt templates the settings screen offers, with any problems reading them."""
+
+    def __init__(self, presets: dict[str, "SamplerPreset"], library: "TemplateLibrary", problems: list[str]) -> None:
+        super().__init__()
+        self.presets = presets
+        self.library = library
+        self.problems = problems
+
+
+class TemplateDetected(Message):
+    def __init__(self, template: "PromptTemplate", reason: str) -> None:
+        super().__init__()
+        self.template = template
+        self.reason = reason
