@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from tui_llm.models import catalog as cat
-from tui_llm.models import catalog_check, catalog_view
+from tui_llm.machine import catalog_fit
+from tui_llm.models import catalog_check
 from tui_llm.machine import fit
 from tui_llm.hub import starter
 from tui_llm.machine.hardware import GPU, Hardware
@@ -92,8 +93,8 @@ def test_the_mini_entry_is_the_starter_model(catalog):
     assert entry.repo_id == starter.STARTER_REPO
     assert entry.recommended_file.filename == starter.STARTER_FILE
     assert entry.recommended_file.size == starter.STARTER_SIZE
-    assert catalog_view.entry_tier(entry) == 1
-    assert catalog_view.tier_label(catalog_view.entry_tier(entry)) == "Mini"
+    assert catalog_fit.entry_tier(entry) == 1
+    assert catalog_fit.tier_label(catalog_fit.entry_tier(entry)) == "Mini"
 
 
 def test_catalog_templates_are_real_presets(catalog):
@@ -108,7 +109,7 @@ def test_ggml_only_entries_offer_no_download(catalog):
     entry = catalog.get("ai-dungeon-2-classic")
     assert entry.format == "ggml"
     assert not entry.downloadable
-    assert catalog_view.CatalogView(catalog, SMALL).rung(entry) is None
+    assert catalog_fit.CatalogView(catalog, SMALL).rung(entry) is None
 
 
 def test_the_catalog_file_does_not_type_tiers_by_hand():
@@ -202,49 +203,49 @@ def test_broken_toml_and_missing_file_are_clear_errors(tmp_path):
 
 
 def test_tier_boundaries():
-    assert catalog_view.tier_for_bytes(1) == 1
-    for tier in catalog_view.TIERS[:-1]:
-        assert catalog_view.tier_for_bytes(catalog_view.usable_ram(tier)) == tier
-        assert catalog_view.tier_for_bytes(catalog_view.usable_ram(tier) + 1) > tier
-    assert catalog_view.tier_for_bytes(200 * GIB) == 64
-    assert [catalog_view.tier_label(t) for t in catalog_view.TIERS] == ["Mini", "2 GB", "4 GB", "8 GB", "16 GB", "32 GB", "64+ GB"]
-    assert catalog_view.parse_tier("mini") == 1 and catalog_view.parse_tier("8GB") == 8 and catalog_view.parse_tier("64+") == 64
+    assert catalog_fit.tier_for_bytes(1) == 1
+    for tier in catalog_fit.TIERS[:-1]:
+        assert catalog_fit.tier_for_bytes(catalog_fit.usable_ram(tier)) == tier
+        assert catalog_fit.tier_for_bytes(catalog_fit.usable_ram(tier) + 1) > tier
+    assert catalog_fit.tier_for_bytes(200 * GIB) == 64
+    assert [catalog_fit.tier_label(t) for t in catalog_fit.TIERS] == ["Mini", "2 GB", "4 GB", "8 GB", "16 GB", "32 GB", "64+ GB"]
+    assert catalog_fit.parse_tier("mini") == 1 and catalog_fit.parse_tier("8GB") == 8 and catalog_fit.parse_tier("64+") == 64
     with pytest.raises(ValueError):
-        catalog_view.parse_tier("3")
+        catalog_fit.parse_tier("3")
 
 
 def test_tier_is_the_fit_engine_estimate_at_the_default_context(catalog):
     for entry in catalog:
-        shape = catalog_view.shape_for(entry)
-        n_ctx = min(catalog_view.DEFAULT_CONTEXT, entry.context)
+        shape = catalog_fit.shape_for(entry)
+        n_ctx = min(catalog_fit.DEFAULT_CONTEXT, entry.context)
         needed = fit.estimate(shape, n_ctx, gpu_layers=0).ram_bytes
-        assert catalog_view.entry_tier(entry) == catalog_view.tier_for_bytes(needed), entry.id
+        assert catalog_fit.entry_tier(entry) == catalog_fit.tier_for_bytes(needed), entry.id
 
 
 def test_tiers_follow_model_size(catalog):
-    tier = {entry.id: catalog_view.entry_tier(entry) for entry in catalog}
+    tier = {entry.id: catalog_fit.entry_tier(entry) for entry in catalog}
     assert tier["smollm2-135m-instruct"] < tier["llama-3.2-1b-instruct"] < tier["mistral-7b-instruct-v0.2"]
     assert tier["mistral-7b-instruct-v0.2"] < tier["mythomax-l2-13b"] < tier["mixtral-8x7b-instruct-v0.1"]
     # the same weights need more memory with a bigger context (KV cache), never less
     entry = catalog.get("mistral-7b-instruct-v0.2")
-    assert catalog_view.ram_needed(entry, n_ctx=32768) > catalog_view.ram_needed(entry, n_ctx=4096)
+    assert catalog_fit.ram_needed(entry, n_ctx=32768) > catalog_fit.ram_needed(entry, n_ctx=4096)
 
 
 def test_a_bigger_quant_never_lands_in_a_smaller_tier(catalog):
     for entry in catalog:
-        rungs = catalog_view.ladder(entry, None)
-        tiers = [catalog_view.tier_for_bytes(r.ram_needed) for r in rungs]
+        rungs = catalog_fit.ladder(entry, None)
+        tiers = [catalog_fit.tier_for_bytes(r.ram_needed) for r in rungs]
         assert tiers == sorted(tiers), entry.id
 
 
 def test_sizes_are_exact_when_known_and_marked_as_estimates_otherwise(catalog):
     mistral = catalog.get("mistral-7b-instruct-v0.2")
-    assert catalog_view.file_size(mistral, mistral.file("Q4_K_M")) == (4368439584, True)
-    q8, exact = catalog_view.file_size(mistral, mistral.file("Q8_0"))
+    assert catalog_fit.file_size(mistral, mistral.file("Q4_K_M")) == (4368439584, True)
+    q8, exact = catalog_fit.file_size(mistral, mistral.file("Q8_0"))
     assert not exact
     assert 1.5 * 4368439584 < q8 < 2.0 * 4368439584  # scaled from the known Q4_K_M
     tiny = catalog.get("tinydolphin-2.8-1.1b")
-    q4, exact = catalog_view.file_size(tiny, tiny.file("Q4_K_M"))
+    q4, exact = catalog_fit.file_size(tiny, tiny.file("Q4_K_M"))
     assert not exact and 0.5e9 < q4 < 0.8e9  # 1.1B parameters at ~4.85 bits
 
 
@@ -253,25 +254,25 @@ def test_sizes_are_exact_when_known_and_marked_as_estimates_otherwise(catalog):
 
 def test_the_same_model_gets_different_badges_on_different_machines(catalog):
     mistral = catalog.get("mistral-7b-instruct-v0.2")
-    small = catalog_view.judge(mistral, None, SMALL)
-    big = catalog_view.judge(mistral, None, BIG)
+    small = catalog_fit.judge(mistral, None, SMALL)
+    big = catalog_fit.judge(mistral, None, BIG)
     assert small.verdict.kind == "too large"
     assert big.verdict.kind == "fits on GPU"
     assert small.ram_needed == big.ram_needed  # the need is the model's; the verdict is the machine's
 
     mixtral = catalog.get("mixtral-8x7b-instruct-v0.1")
-    assert catalog_view.judge(mixtral, None, SMALL).verdict.kind == "too large"
-    assert catalog_view.judge(mixtral, None, BIG).verdict.kind == "partial offload"
+    assert catalog_fit.judge(mixtral, None, SMALL).verdict.kind == "too large"
+    assert catalog_fit.judge(mixtral, None, BIG).verdict.kind == "partial offload"
 
     smol = catalog.get("smollm2-135m-instruct")
-    assert catalog_view.judge(smol, None, SMALL).verdict.kind == "fits in RAM"
-    assert catalog_view.judge(smol, None, BIG).verdict.kind == "fits on GPU"
+    assert catalog_fit.judge(smol, None, SMALL).verdict.kind == "fits in RAM"
+    assert catalog_fit.judge(smol, None, BIG).verdict.kind == "fits on GPU"
 
 
 def test_ladder_shows_every_quant_with_its_own_verdict(catalog):
     entry = catalog.get("llama-3.2-3b-instruct")
     tight_machine = Hardware(ram_total=4 * GIB, ram_available=int(3.6 * GIB))
-    rungs = catalog_view.ladder(entry, tight_machine)
+    rungs = catalog_fit.ladder(entry, tight_machine)
     assert [r.quant for r in rungs] == ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
     sizes = [r.size for r in rungs]
     assert sizes == sorted(sizes)
@@ -283,7 +284,7 @@ def test_ladder_shows_every_quant_with_its_own_verdict(catalog):
 
 
 def test_tier_view_keeps_the_seeds_picks_with_their_quant(catalog):
-    view = catalog_view.CatalogView(catalog, SMALL)
+    view = catalog_fit.CatalogView(catalog, SMALL)
     rows = view.rows(tier=2)
     picked = [(r.entry.id, r.rung.quant, r.pick_label) for r in rows if r.picks]
     assert picked == [
@@ -296,7 +297,7 @@ def test_tier_view_keeps_the_seeds_picks_with_their_quant(catalog):
 
 
 def test_use_text_and_fits_filters(catalog):
-    view = catalog_view.CatalogView(catalog, SMALL)
+    view = catalog_fit.CatalogView(catalog, SMALL)
     adventure = {r.entry.id for r in view.rows(use="adventure")}
     assert adventure == {"spring-dragon-13b", "ai-dungeon-2-classic"}
     assert {r.entry.id for r in view.rows(text="qwen 7b")} == {"qwen2.5-7b-instruct"}
@@ -304,12 +305,12 @@ def test_use_text_and_fits_filters(catalog):
     fitting = view.rows(fits_only=True)
     assert fitting and all(r.rung.verdict.kind != "too large" for r in fitting)
     assert "mixtral-8x7b-instruct-v0.1" not in {r.entry.id for r in fitting}
-    big_view = catalog_view.CatalogView(catalog, BIG)
+    big_view = catalog_fit.CatalogView(catalog, BIG)
     assert "mixtral-8x7b-instruct-v0.1" in {r.entry.id for r in big_view.rows(fits_only=True)}
 
 
 def test_row_json_has_the_numbers_a_script_needs(catalog):
-    row = next(r for r in catalog_view.CatalogView(catalog, BIG).rows() if r.entry.id == "qwen2.5-7b-instruct")
+    row = next(r for r in catalog_fit.CatalogView(catalog, BIG).rows() if r.entry.id == "qwen2.5-7b-instruct")
     data = row.as_dict()
     assert data["filename"] == "Qwen2.5-7B-Instruct-Q4_K_M.gguf"
     assert data["size_bytes"] == 4683074240 and data["size_exact"] is True

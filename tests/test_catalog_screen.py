@@ -10,7 +10,7 @@ from hubserver import HubServer, small_gguf
 from textual.widgets import DataTable, Input, Static
 
 from tui_llm.models import catalog as cat
-from tui_llm.models import catalog_view
+from tui_llm.machine import catalog_fit
 from tui_llm import locations
 from tui_llm.app_factory import make_app
 from tui_llm.config import AppConfig
@@ -103,7 +103,7 @@ async def test_tier_use_search_and_fits_from_the_keyboard():
         assert picks[:2] == ["stablelm-2-1.6b-chat|Q4_K_M", "phi-2-orange-v2|IQ2_M"]
         assert cell(screen, "phi-2-orange-v2|IQ2_M", "name").startswith("★ ")
 
-        for _ in range(len(catalog_view.TIERS) - 1):  # from 2 GB on round to "all" again
+        for _ in range(len(catalog_fit.TIERS) - 1):  # from 2 GB on round to "all" again
             await pilot.press("t")
         assert shown_ids(screen) == everything
 

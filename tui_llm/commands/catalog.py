@@ -36,14 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.models import catalog as cat
-    from tui_llm.models import catalog_view
+    from tui_llm.machine import catalog_fit
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
 
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     try:
-        tier = catalog_view.parse_tier(args.tier) if args.tier else None
+        tier = catalog_fit.parse_tier(args.tier) if args.tier else None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.use and args.use not in cat.USES:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except cat.CatalogError as exc:
         raise UserError(str(exc)) from None
     if args.check:
-        view = catalog_view.CatalogView(catalog)
+        view = catalog_fit.CatalogView(catalog)
         rows = view.rows(tier=tier, use=args.use, text=args.search)
         entries = list({row.entry.id: row.entry for row in rows}.values())
         return check_hub(entries, json_output=args.json)
@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
     hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
-    view = catalog_view.CatalogView(catalog, hardware)
+    view = catalog_fit.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
     if args.json:
         print(json.dumps({
             "machine": hardware.as_dict(),
-            "default_context": catalog_view.DEFAULT_CONTEXT,
+            "default_context": catalog_fit.DEFAULT_CONTEXT,
             "models": [row.as_dict() for row in rows],
         }, indent=2))
         return 0
@@ -90,19 +90,19 @@ def _machine_line(hardware: Any) -> str:
 
 
 def _table(rows: list[Any], show_picks: bool) -> str:
-    from tui_llm.models import catalog_view
+    from tui_llm.machine import catalog_fit
 
     header = ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"] + (["PICK"] if show_picks else [])
     lines = [header]
     for row in rows:
         rung = row.rung
         if rung is None:
-            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_view.tier_label(row.tier), "GGML only"]
+            cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_fit.tier_label(row.tier), "GGML only"]
         else:
             size = ("" if rung.size_exact else "~") + human_size(rung.size)
             fit = rung.verdict.kind if rung.verdict else "-"
             cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
-                     catalog_view.tier_label(row.tier), fit]
+                     catalog_fit.tier_label(row.tier), fit]
         if show_picks:
             cells.append(row.pick_label)
         lines.append(cells)

@@ -2,7 +2,7 @@
 
 Entries are validated on load; a bad one raises ``CatalogError`` naming it.
 What an entry needs and whether it fits a machine is
-:mod:`tui_llm.models.catalog_view`; checking its files against the hub is
+:mod:`tui_llm.machine.catalog_fit`; checking its files against the hub is
 :mod:`tui_llm.models.catalog_check`.
 """
 

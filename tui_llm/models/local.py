@@ -125,6 +125,13 @@ def discover(
     return sorted(unique, key=lambda m: (order[m.source], not m.usable, m.name.lower()))
 
 
+def gguf_files_in(models_dir: Path) -> list[Path]:
+    """The .gguf files anywhere under ``models_dir``, sorted; none when it does not exist."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(p for p in models_dir.rglob("*.gguf") if p.is_file())
+
+
 def usable_models(config: "AppConfig | None" = None, places: Places | None = None) -> list[LocalModel]:
     return [m for m in discover(config, places) if m.usable]
 

@@ -1,18 +1,29 @@
 """The screen registry: every screen reachable from the home screen.
 
-Each entry names a key, a title and a factory taking the app. Screens added
-by later work register here and appear on the home screen and in the palette.
+Each entry names a key, a title and a factory taking the app's shared parts
+(a ``ScreenHost``). Screens added by later work register here and appear on
+the home screen and in the palette.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-    from tui_llm.ui.app import TuiLlmApp
+    from tui_llm.config import AppConfig
+    from tui_llm.hub.queue import DownloadQueue
+    from tui_llm.machine.hardware import ProbedOnce
+
+
+class ScreenHost(Protocol):
+    """What the screen factories take from the app; the app satisfies it without this module importing it."""
+
+    config: "AppConfig"
+    machine: "ProbedOnce"
+    downloads: "DownloadQueue"
 
 
 @dataclass(frozen=True)
@@ -21,7 +32,7 @@ class ScreenEntry:
     key: str
     title: str
     help: str
-    factory: Callable[["TuiLlmApp"], "Screen"]
+    factory: Callable[[ScreenHost], "Screen"]
 
 
 def registered_screens() -> list[ScreenEntry]:
@@ -60,43 +71,43 @@ def registered_screens() -> list[ScreenEntry]:
     return entries
 
 
-def _hardware(app: "TuiLlmApp") -> "Screen":
+def _hardware(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.hardware import HardwareScreen
 
     return HardwareScreen(app.machine)
 
 
-def _sessions(app: "TuiLlmApp") -> "Screen":
+def _sessions(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.sessions import SessionsScreen
 
     return SessionsScreen()
 
 
-def _settings(app: "TuiLlmApp") -> "Screen":
+def _settings(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.settings import SettingsScreen
 
     return SettingsScreen()
 
 
-def _endpoints(app: "TuiLlmApp") -> "Screen":
+def _endpoints(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.endpoints import EndpointsScreen
 
     return EndpointsScreen()
 
 
-def _catalog(app: "TuiLlmApp") -> "Screen":
+def _catalog(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.catalog import CatalogScreen
 
     return CatalogScreen(app.machine)
 
 
-def _local_models(app: "TuiLlmApp") -> "Screen":
+def _local_models(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.local_models import LocalModelsScreen
 
     return LocalModelsScreen()
 
 
-def _downloads(app: "TuiLlmApp") -> "Screen":
+def _downloads(app: ScreenHost) -> "Screen":
     from tui_llm.ui.screens.downloads import DownloadsScreen
 
     return DownloadsScreen(app.downloads)

@@ -20,19 +20,19 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui_llm.models import catalog as cat
-from tui_llm.models import catalog_view
+from tui_llm.machine import catalog_fit
 from tui_llm.units import human_size
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
 
 if TYPE_CHECKING:
     from tui_llm.machine.hardware import Hardware, ProbedOnce
 
-TIER_CHOICES: tuple[int | None, ...] = (None, *catalog_view.TIERS)
+TIER_CHOICES: tuple[int | None, ...] = (None, *catalog_fit.TIERS)
 USE_CHOICES: tuple[str | None, ...] = (None, *cat.USES)
 NAME_WIDTH = 20
 
 
-def _size(rung: catalog_view.Rung) -> str:
+def _size(rung: catalog_fit.Rung) -> str:
     return ("" if rung.size_exact else "~") + human_size(rung.size)
 
 
@@ -84,13 +84,13 @@ class CatalogScreen(Screen):
         self.machine = machine
         self.catalog = catalog
         self.hardware: "Hardware | None" = machine.known
-        self.view: catalog_view.CatalogView | None = None
+        self.view: catalog_fit.CatalogView | None = None
         self.error = ""
         self.tier: int | None = None
         self.use: str | None = None
         self.fits_only = False
         self.search_text = ""
-        self.rows: dict[str, catalog_view.Row] = {}
+        self.rows: dict[str, catalog_fit.Row] = {}
         self.selected_quant: str | None = None
         self.template_titles: dict[str, str] = {}
 
@@ -127,9 +127,9 @@ class CatalogScreen(Screen):
     # --- loading off the event loop -----------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="catalog", description="catalog: probe + fit")
-    def prepare(self) -> tuple[catalog_view.CatalogView, dict[str, str]]:
+    def prepare(self) -> tuple[catalog_fit.CatalogView, dict[str, str]]:
         catalog = self.catalog or cat.load_catalog()
-        return catalog_view.CatalogView(catalog, self.machine.get()).warm(), _template_titles()
+        return catalog_fit.CatalogView(catalog, self.machine.get()).warm(), _template_titles()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -149,7 +149,7 @@ class CatalogScreen(Screen):
     # --- the table -------------------------------------------------------------------
 
     def _update_title(self) -> None:
-        tier = catalog_view.tier_label(self.tier) if self.tier else "all"
+        tier = catalog_fit.tier_label(self.tier) if self.tier else "all"
         use = cat.USE_LABELS[self.use] if self.use else "all"
         shown = f" · {len(self.rows)} shown" if self.view else ""
         fits = " · fits only" if self.fits_only else ""
@@ -161,7 +161,7 @@ class CatalogScreen(Screen):
             Text(f"Catalog · tier: {tier} · use: {use}{fits}{shown}{machine}")
         )
 
-    def current_rows(self) -> list[catalog_view.Row]:
+    def current_rows(self) -> list[catalog_fit.Row]:
         if self.view is None:
             return []
         return self.view.rows(tier=self.tier, use=self.use, text=self.search_text, fits_only=self.fits_only)
@@ -178,11 +178,11 @@ class CatalogScreen(Screen):
             rung = row.rung
             if rung is None:
                 cells: list[Any] = [_short(name, NAME_WIDTH), row.entry.params_label, "-", "-", "-",
-                                    catalog_view.tier_label(row.tier), badge_text(None, ggml=True)]
+                                    catalog_fit.tier_label(row.tier), badge_text(None, ggml=True)]
             else:
                 kind = rung.verdict.kind if rung.verdict else None
                 cells = [_short(name, NAME_WIDTH), row.entry.params_label, rung.quant, _size(rung),
-                         human_size(rung.ram_needed), catalog_view.tier_label(row.tier), badge_text(kind)]
+                         human_size(rung.ram_needed), catalog_fit.tier_label(row.tier), badge_text(kind)]
             table.add_row(*cells, key=key)
         self._update_title()
         if previous in self.rows:
@@ -203,7 +203,7 @@ class CatalogScreen(Screen):
         except Exception:  # the cursor is outside the (just cleared) table
             return None
 
-    def highlighted_row(self) -> catalog_view.Row | None:
+    def highlighted_row(self) -> catalog_fit.Row | None:
         key = self.highlighted_key()
         return self.rows.get(key) if key else None
 
@@ -219,7 +219,7 @@ class CatalogScreen(Screen):
 
     # --- the detail pane ---------------------------------------------------------------
 
-    def selected_rung(self) -> catalog_view.Rung | None:
+    def selected_rung(self) -> catalog_fit.Rung | None:
         row = self.highlighted_row()
         if row is None or self.view is None or row.rung is None:
             return None
@@ -264,7 +264,7 @@ class CatalogScreen(Screen):
     def _ladder_text(self, entry: cat.CatalogEntry, chosen: str) -> Text:
         assert self.view is not None
         self.query_one("#catalog-detail").border_title = (
-            f"quants at {catalog_view.default_context(entry):,} tokens, needs = RAM without a GPU · [ ] · d"
+            f"quants at {catalog_fit.default_context(entry):,} tokens, needs = RAM without a GPU · [ ] · d"
         )
         text = Text()
         for rung in self.view.ladder(entry):
@@ -336,7 +336,7 @@ class CatalogScreen(Screen):
         self.request_download(row.entry, rung.quant_file)
 
     @work(exclusive=True, group="catalog-confirm")
-    async def _confirm_too_large(self, entry: cat.CatalogEntry, rung: catalog_view.Rung) -> None:
+    async def _confirm_too_large(self, entry: cat.CatalogEntry, rung: catalog_fit.Rung) -> None:
         from tui_llm.ui.dialogs.choice import ChoiceDialog
 
         explanation = rung.verdict.explanation if rung.verdict else ""

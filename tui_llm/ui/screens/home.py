@@ -5,22 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events, on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
+from textual.worker import Worker, WorkerState
 
 from tui_llm import locations
 from tui_llm.hub.starter import STARTER_FILE, find_starter
+from tui_llm.models.local import gguf_files_in
+from tui_llm.ui.messages import ModelFilesFound
 from tui_llm.ui.screens import registered_screens
-
-
-def models_on_disk(models_dir: Path) -> list[Path]:
-    if not models_dir.is_dir():
-        return []
-    return sorted(p for p in models_dir.rglob("*.gguf") if p.is_file())
 
 
 class HomeScreen(Screen):
@@ -29,28 +26,49 @@ class HomeScreen(Screen):
         Binding("r", "refresh", "Refresh", id="home.refresh"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: list[Path] = []
+        self.scanned = False
+
     def compose(self) -> ComposeResult:
         yield Static("tui-llm · choose what to do (arrows + Enter)", id="home-title")
         yield OptionList(id="home-menu")
-        yield Static("", id="home-hint")
+        yield Static(f"Looking for models in {self._models_dir()} ...", id="home-hint")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.refresh_menu()
-
     def on_screen_resume(self) -> None:
+        """Also the first showing: the models folder may have changed while another screen was up."""
         self.refresh_menu()
 
     def _models_dir(self) -> Path:
         return self.app.config.models_dir or locations.models_dir()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home-scan", description="look for models")
     def refresh_menu(self) -> None:
+        models_dir = self._models_dir()
+        self.post_message(ModelFilesFound(gguf_files_in(models_dir), find_starter(models_dir) is not None))
+
+    @on(Worker.StateChanged)
+    def _scan_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "home-scan" and event.state == WorkerState.ERROR:
+            self._fill([], has_starter=False, hint=f"Could not look in {self._models_dir()}: {event.worker.error}")
+
+    def on_model_files_found(self, message: ModelFilesFound) -> None:
+        models_dir = self._models_dir()
+        hint = (
+            f"{len(message.paths)} model(s) in {models_dir}" if message.paths
+            else f"No model found in {models_dir}. Start with the starter model."
+        )
+        self._fill(message.paths, message.has_starter, hint)
+
+    def _fill(self, models: list[Path], has_starter: bool, hint: str) -> None:
         menu = self.query_one("#home-menu", OptionList)
+        kept = menu.highlighted_option.id if menu.highlighted_option is not None else None
         menu.clear_options()
-        models = models_on_disk(self._models_dir())
         for path in models:
             menu.add_option(Option(f"Chat with {path.name}", id=f"model:{path}"))
-        if find_starter(self._models_dir()) is None:
+        if not has_starter:
             menu.add_option(
                 Option(f"Get the starter model ({STARTER_FILE}, about 100 MB)", id="starter")
             )
@@ -58,14 +76,14 @@ class HomeScreen(Screen):
             label = Text.assemble((f"{entry.key}  ", "bold"), entry.title)
             menu.add_option(Option(label, id=f"screen:{entry.name}"))
         menu.add_option(Option("Quit", id="quit"))
-        hint = (
-            f"No model found in {self._models_dir()}. Start with the starter model."
-            if not models
-            else f"{len(models)} model(s) in {self._models_dir()}"
-        )
         self.query_one("#home-hint", Static).update(hint)
-        menu.highlighted = 0
+        try:
+            menu.highlighted = menu.get_option_index(kept) if kept else 0
+        except OptionDoesNotExist:  # the highlighted model is gone
+            menu.highlighted = 0
         menu.focus()
+        self.models = models
+        self.scanned = True
 
     @on(OptionList.OptionSelected, "#home-menu")
     def choose(self, event: OptionList.OptionSelected) -> None:

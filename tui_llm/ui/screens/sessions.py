@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from textual import on, work
@@ -11,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from tui_llm.chat.sessions import (
     SessionError,
@@ -23,6 +23,7 @@ from tui_llm.chat.sessions import (
 )
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
+from tui_llm.ui.messages import SessionsListed
 
 
 def summary_line(summary: SessionSummary) -> str:
@@ -60,19 +61,20 @@ class SessionsScreen(Screen):
         yield Static("", id="sessions-hint")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.refresh_list()
-
     def on_screen_resume(self) -> None:
         self.refresh_list()
 
-    @work(exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
-    async def refresh_list(self) -> None:
-        summaries = await asyncio.to_thread(list_sessions)
-        self._show(summaries)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sessions", description="list sessions")
+    def refresh_list(self) -> None:
+        self.post_message(SessionsListed(list_sessions()))
 
-    def _show(self, summaries: list[SessionSummary]) -> None:
-        self.summaries = summaries
+    @on(Worker.StateChanged)
+    def _listing_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "sessions" and event.state == WorkerState.ERROR:
+            self.query_one("#sessions-hint", Static).update(f"The sessions could not be listed: {event.worker.error}")
+
+    def on_sessions_listed(self, message: SessionsListed) -> None:
+        self.summaries = summaries = message.summaries
         menu = self.query_one("#sessions-list", OptionList)
         keep = menu.highlighted or 0
         menu.clear_options()

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, Static
+from textual.worker import Worker, WorkerState
 
 from tui_llm.engine import load_settings as load_fields
 from tui_llm.engine import sampler as sampler_fields
@@ -25,6 +26,7 @@ from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
 from tui_llm.models.info import ModelInfo
 from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary, detect_template, load_library
+from tui_llm.ui.messages import ChoicesRead, TemplateDetected
 from tui_llm.ui.widgets.setting_row import SettingRow
 
 SAMPLER, LOAD, MODEL = "sampler", "load", "model"
@@ -116,9 +118,16 @@ class SettingsScreen(Screen):
     def load_choices(self) -> None:
         presets, problems = load_sampler_presets()
         library = load_library()
-        self.app.call_from_thread(self._fill_choices, presets, library, problems + library.problems)
+        self.post_message(ChoicesRead(presets, library, problems + library.problems))
 
-    def _fill_choices(self, presets: dict[str, SamplerPreset], library: TemplateLibrary, problems: list[str]) -> None:
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group in {"settings", "template"}:
+            self.notify(f"{event.worker.description} failed: {event.worker.error}",
+                        title="Settings", severity="error", timeout=10)
+
+    def on_choices_read(self, message: ChoicesRead) -> None:
+        presets, library, problems = message.presets, message.library, message.problems
         self.presets, self.library = presets, library
         config = self.app.config
         preset_select = self.query_one("#sampler-preset", Select)
@@ -251,7 +260,10 @@ class SettingsScreen(Screen):
     def _detect_template(self, info: ModelInfo, library: TemplateLibrary) -> None:
         # Detection renders the model's own (untrusted) template: never on the event loop.
         template, reason = detect_template(info, library=library)
-        self.app.call_from_thread(self._use_template, template, reason)
+        self.post_message(TemplateDetected(template, reason))
+
+    def on_template_detected(self, message: TemplateDetected) -> None:
+        self._use_template(message.template, message.reason)
 
     def _use_template(self, template: PromptTemplate, reason: str) -> None:
         self.app.runner.set_template(template, reason)

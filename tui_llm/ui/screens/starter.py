@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Callable
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,9 +20,11 @@ from tui_llm.ui.messages import StarterLog, StarterReady
 class StarterScreen(Screen):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="starter.cancel")]
 
-    def __init__(self, models_dir: Path | None = None) -> None:
+    def __init__(self, models_dir: Path | None = None, fetch: Callable[..., Path] = fetch_starter) -> None:
+        """``fetch`` takes fetch_starter's arguments; tests pass a scripted one that needs no network."""
         super().__init__()
         self.models_dir = models_dir or locations.models_dir()
+        self._fetch = fetch
         self._cancel = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -36,7 +39,7 @@ class StarterScreen(Screen):
     @work(thread=True, exclusive=True, group="starter", exit_on_error=False, description="starter")
     def fetch(self) -> None:
         try:
-            path = fetch_starter(
+            path = self._fetch(
                 self.models_dir, report=lambda line: self.post_message(StarterLog(line)),
                 cancel=self._cancel,
             )
