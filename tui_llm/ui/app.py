@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -19,6 +20,9 @@ from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.screens.starter import StarterScreen
+
+if TYPE_CHECKING:
+    from tui_llm.ui.screens.catalog import CatalogScreen
 
 
 class TuiLlmApp(App):
@@ -81,6 +85,9 @@ class TuiLlmApp(App):
             if entry.name == name:
                 self.push_screen(entry.factory(self))
                 return
+
+    def on_catalog_screen_download_requested(self, message: "CatalogScreen.DownloadRequested") -> None:
+        self.enqueue_download(message.repo_id, message.quant_file.filename)
 
     def enqueue_download(self, repo_id: str, filename: str) -> JobStatus | None:
         """Queue a hub file; it downloads in the background and shows on the downloads screen."""

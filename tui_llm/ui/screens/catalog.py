@@ -348,16 +348,8 @@ class CatalogScreen(Screen):
             self.request_download(entry, rung.quant_file)
 
     def request_download(self, entry: cat.CatalogEntry, quant_file: cat.QuantFile) -> None:
-        """Hand the file to the app's download queue, or say how to get it without one."""
+        """Ask for the file; the app's download queue takes the message and says it was queued."""
         self.post_message(self.DownloadRequested(entry, quant_file))
-        enqueue = getattr(self.app, "enqueue_download", None)
-        if callable(enqueue):
-            enqueue(entry.repo_id, quant_file.filename)  # the app says it was queued
-        else:
-            self.notify(
-                f"No download queue in this app yet. Run: tui-llm download {entry.repo_id} {quant_file.filename}",
-                title="Download", severity="warning", timeout=12,
-            )
 
 
 def _template_titles() -> dict[str, str]:
