@@ -163,3 +163,17 @@ def test_a_model_without_its_own_template_gets_the_preset_its_name_names(model_p
                    "--max-tokens", "4", "--seed", "1", env_home=isolated_home)
     assert done.returncode == 0, done.stderr
     assert load_session(chat).template == "gemma"
+
+
+def test_random_means_random_between_launches_and_a_seed_repeats(model_path, isolated_home):
+    config = isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[sampler]\ntemperature = 1.5\nmin_p = 0.0\n", encoding="utf-8")
+    ask = ("chat", "--model", str(model_path), "--prompt", "Invent a name for a ship.",
+           "--max-tokens", "24")
+    unseeded = [run_cli(*ask, env_home=isolated_home) for _ in range(3)]
+    assert all(done.returncode == 0 for done in unseeded), unseeded[0].stderr
+    assert len({done.stdout for done in unseeded}) > 1, "three launches gave the same reply"
+    seeded = [run_cli(*ask, "--seed", "42", env_home=isolated_home) for _ in range(2)]
+    assert seeded[0].returncode == 0, seeded[0].stderr
+    assert seeded[0].stdout == seeded[1].stdout and seeded[0].stdout.strip()

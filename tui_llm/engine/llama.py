@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -368,7 +369,8 @@ def completion_kwargs(
         mirostat_mode=sampler.mirostat_mode,
         mirostat_tau=sampler.mirostat_tau,
         mirostat_eta=sampler.mirostat_eta,
-        seed=sampler.seed if sampler.seed >= 0 else None,
+        # llama-cpp-python derives a missing seed from a fixed one: the same reply every launch.
+        seed=sampler.seed if sampler.seed >= 0 else secrets.randbelow(2**32 - 1),
         stop=list(stop) or None,
     )
 
