@@ -24,8 +24,9 @@ from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Tu
 from tui_llm.engine.contract import Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
-from tui_llm.ui.dialogs.fields import Field, FieldsDialog
+from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
 from tui_llm.ui.messages import ModelLoadProgress
+from tui_llm.ui.widgets.ordered_input import PromptInput
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
@@ -98,7 +99,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")
         yield Transcript(id="transcript")
-        yield Input(placeholder="Loading model ...", id="prompt", disabled=True)
+        yield PromptInput(placeholder="Loading model ...", id="prompt", disabled=True)
         yield Static("", id="status")
         yield Footer(compact=True)
 
@@ -312,13 +313,20 @@ class ChatScreen(Screen):
     async def _generate(self, reply: talk.Reply) -> None:
         await reply
 
-    def _begin(self, start) -> None:  # noqa: ANN001 - a Conversation action
-        """Start a reply now (the conversation is claimed at once); stream it in a worker."""
-        if not self.ready:
-            return
+    def _begin(self, start, typed: str = "") -> None:  # noqa: ANN001 - a Conversation action
+        """Start a reply now (the conversation is claimed at once); stream it in a worker.
+
+        ``typed``: the prompt text that asked for it, put back if no reply can start now.
+        """
         try:
+            if not self.ready:
+                raise ConversationBusy("no model yet")
             reply = start()
         except ConversationBusy:
+            if typed.strip():
+                prompt = self.query_one("#prompt", Input)
+                prompt.value = typed + prompt.value  # as if Enter had not been pressed
+                prompt.cursor_position = len(prompt.value)
             return
         except NothingToDo as exc:
             self.notify(str(exc), timeout=3)
@@ -327,13 +335,11 @@ class ChatScreen(Screen):
 
     @on(Input.Submitted, "#prompt")
     def send(self, event: Input.Submitted) -> None:
-        if self.generating or not self.ready:
-            return
         value = event.value
         if not value.strip() and not self.conversation.goes_on_when_empty():
             return
-        event.input.value = ""
-        self._begin(lambda: self.conversation.send(value, as_action=self.input_kind == "action"))
+        as_action = self.input_kind == "action"
+        self._begin(lambda: self.conversation.send(value, as_action=as_action), typed=value)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_input":
@@ -385,51 +391,24 @@ class ChatScreen(Screen):
         self._update_input()
 
     def action_memory(self) -> None:
-        fields = [
-            Field("memory", "Memory (always at the top of the context)", self.session.memory, 6),
-            Field("authors_note", "Author's note (a few lines before the end)",
-                  self.session.authors_note, 3),
-        ]
-        self.app.push_screen(FieldsDialog("Memory and Author's note", fields), self._edited)
+        self.app.push_screen(memory_dialog(self.session), self._edited)
 
     def action_setup(self) -> None:
-        session = self.session
-        fields = [
-            Field("character", "Character name (chat)", session.character),
-            Field("system_prompt", "Persona / system prompt (chat, instruct)",
-                  session.system_prompt, 4),
-            Field("greeting", "Greeting: the character's first line (chat)", session.greeting, 2),
-            Field("game_preamble", "Game-mode preamble (adventure)", session.game_preamble),
-        ]
-        self.app.push_screen(FieldsDialog("Setup", fields), self._edited)
+        self.app.push_screen(setup_dialog(self.session), self._edited)
 
     def _edited(self, values: dict[str, object] | None) -> None:
         if values:
             self.conversation.update_setup(**values)
 
     def action_edit_turn(self) -> None:
-        if not self._idle() or not self.session.turns:
-            return
-        options = []
-        for index, turn in enumerate(self.session.turns):
-            words = " ".join(turn.text.split())
-            line = f"{index + 1:>3} {self._label(turn.role) or turn.role}: {words}"
-            options.append((str(index), line if len(line) <= 68 else line[:67] + "…"))
-        self.app.push_screen(
-            ChoiceDialog("Edit which turn?", options, options[-1][0]), self._turn_picked
-        )
+        if self._idle() and self.session.turns:
+            self.app.push_screen(turn_picker(self.session, self._label), self._turn_picked)
 
     def _turn_picked(self, choice: str | None) -> None:
-        if choice is None:
-            return
-        index = int(choice)
-        turn = self.session.turns[index]
-        field = Field("text", f"Turn {index + 1} ({self._label(turn.role) or turn.role})",
-                      turn.text, 12)
-        self.app.push_screen(
-            FieldsDialog("Edit turn", [field]),
-            lambda values: self._turn_edited(index, values),
-        )
+        if choice is not None:
+            index = int(choice)
+            self.app.push_screen(turn_editor(self.session, index, self._label),
+                                 lambda values: self._turn_edited(index, values))
 
     def _turn_edited(self, index: int, values: dict[str, object] | None) -> None:
         if not values or index >= len(self.session.turns) or self.generating:

@@ -27,6 +27,7 @@ from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_
 from tui_llm.models.info import ModelInfo
 from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary, detect_template, load_library
 from tui_llm.ui.messages import ChoicesRead, TemplateDetected
+from tui_llm.ui.widgets.ordered_input import OrderedInput
 from tui_llm.ui.widgets.setting_row import SettingRow
 
 SAMPLER, LOAD, MODEL = "sampler", "load", "model"
@@ -343,7 +344,7 @@ class SettingsScreen(Screen):
 
 
 def _input(group: str, name: str, value: str) -> Input:
-    return Input(value, id=f"{group}-{name}", compact=True, select_on_focus=False)
+    return OrderedInput(value, id=f"{group}-{name}", compact=True, select_on_focus=False)
 
 
 def _text(row: SettingRow) -> str:
