@@ -134,7 +134,7 @@ async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
         await wait_until(pilot, lambda: isinstance(app.screen, KeysDialog))
         rows = dict(app.screen.rows)
         assert rows["f3"] == "Setup" and rows["f4"] == "Edit" and rows["^b"] == "Back"
-        assert rows["^c"] == "Stop / quit"
+        assert rows["^c"] == "Stop"
         assert "^t" not in rows  # Action/Story exists only in adventure mode
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))

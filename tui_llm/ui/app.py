@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from textual.notifications import SeverityLevel
 
 from tui_llm import locations
 from tui_llm.config import AppConfig
-from tui_llm.hub.queue import DownloadQueue, JobStatus
+from tui_llm.hub.queue import ACTIVE, DownloadQueue, JobStatus
 from tui_llm.hub.errors import DownloadError
 from tui_llm.machine.hardware import Hardware, ProbedOnce, probe
 from tui_llm.engine.contract import Runner
@@ -25,13 +26,16 @@ if TYPE_CHECKING:
     from tui_llm.ui.screens.catalog import CatalogScreen
 
 
+QUIT_CONFIRM_SECONDS = 3.0
+
+
 class TuiLlmApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "tui-llm"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
         Binding("f1", "keys", "Keys", id="app.keys"),
-        Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
+        Binding("ctrl+c", "interrupt", "Stop", id="app.interrupt", priority=True, show=False),
     ]
 
     def __init__(
@@ -51,6 +55,7 @@ class TuiLlmApp(App):
         self.model_path = model_path
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
+        self._quit_asked = -QUIT_CONFIRM_SECONDS
         if config.keymap:
             self.set_keymap(config.keymap)
 
@@ -119,11 +124,34 @@ class TuiLlmApp(App):
             self.push_screen(KeysDialog(screen_keys(self, self.screen)))
 
     def action_interrupt(self) -> None:
-        """Ctrl+C stops a generation in progress; otherwise it quits."""
+        """Ctrl+C stops a reply; it never quits (a second press after a reply ends must not lose the app)."""
         if isinstance(self.screen, ChatScreen) and self.screen.is_busy:
             self.screen.conversation.stop()
         else:
-            self.exit()
+            self.notify("Ctrl+C stops a reply; Ctrl+Q quits.", timeout=3)
+
+    def action_quit(self) -> None:
+        """Quit; with something to lose (a model loaded, a reply, a download) only on a second Ctrl+Q."""
+        at_stake = self._at_stake()
+        now = time.monotonic()
+        if at_stake and now - self._quit_asked > QUIT_CONFIRM_SECONDS:
+            self._quit_asked = now
+            self.notify(f"{at_stake}. Press Ctrl+Q again to quit.", title="Quit?",
+                        severity="warning", timeout=QUIT_CONFIRM_SECONDS)
+            return
+        self.exit()
+
+    def _at_stake(self) -> str:
+        busy = any(isinstance(s, ChatScreen) and s.is_busy for s in self.screen_stack)
+        downloading = sum(job.state in ACTIVE for job in self.downloads.jobs())
+        parts = []
+        if busy:
+            parts.append("a reply is being written")
+        elif self.runner.loaded:
+            parts.append(f"{self.runner.model_name or 'a model'} is loaded")
+        if downloading:
+            parts.append(f"{downloading} download{'s' if downloading > 1 else ''} running")
+        return "; ".join(parts).capitalize()
 
     async def on_unmount(self) -> None:
         self.downloads.close()

@@ -20,6 +20,18 @@ from tui_llm.ui.messages import ModelFilesFound
 from tui_llm.ui.screens import registered_screens
 
 
+class HomeMenu(OptionList):
+    """The menu stops at its ends: Up on the first entry must not land on Quit."""
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
+
 class HomeScreen(Screen):
     BINDINGS = [
         Binding("s", "starter", "Starter model", id="home.starter"),
@@ -33,7 +45,7 @@ class HomeScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("tui-llm · choose what to do (arrows + Enter)", id="home-title")
-        yield OptionList(id="home-menu")
+        yield HomeMenu(id="home-menu")
         yield Static(f"Looking for models in {self._models_dir()} ...", id="home-hint")
         yield Footer()
 
@@ -95,7 +107,7 @@ class HomeScreen(Screen):
         elif choice.startswith("screen:"):
             self.app.open_registered(choice.removeprefix("screen:"))
         elif choice == "quit":
-            self.app.exit()
+            self.app.action_quit()
 
     def on_key(self, event: events.Key) -> None:
         """Each registered screen opens with the key the menu shows next to it."""
