@@ -77,7 +77,8 @@ async def test_text_typed_right_after_tab_goes_into_the_next_field():
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_chat(pilot, app)
         await pilot.press("f3")
-        await wait_until(pilot, lambda: isinstance(app.screen, FieldsDialog))
+        await wait_until(pilot, lambda: isinstance(app.screen, FieldsDialog)
+                         and app.focused is app.screen.query_one("#field-character"))
         burst(app, "Ada", "tab", "A kind captain.", "tab", "Hello, sailor.", "ctrl+s")
         await wait_until(pilot, lambda: app.screen is screen)
         session = screen.session

@@ -8,6 +8,7 @@ is appended to a buffer and flushed to the reply view at ~20 Hz.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -21,22 +22,17 @@ from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
 from tui_llm.chat.modes import MODE_HELP
 from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn
-from tui_llm.engine.contract import Runner, RunnerError
+from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
 from tui_llm.ui.messages import ModelLoadProgress
+from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
 from tui_llm.ui.widgets.ordered_input import PromptInput
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
 FLUSH_INTERVAL = 1 / 20
-PLACEHOLDERS = {
-    "chat": "Say something · Enter sends · Esc stops",
-    "instruct": "Type a message · Enter sends · Esc stops",
-    "story": "Write into the story, or Enter on empty to let it go on",
-    "adventure": "What do you do? · Enter sends · Ctrl+T: story text",
-}
 
 
 def _session_view(entry: TranscriptEntry) -> SessionTurnView:
@@ -70,6 +66,9 @@ class ChatScreen(Screen):
         self.conversation.subscribe(self._on_event)
         self.input_kind = "action"
         self.ready = False
+        self._loading = True
+        self._figures: GenerationStats | None = None
+        self._pieces, self._first_piece_at = 0, 0.0
         self._views: list[TranscriptEntry] = []
         self._pending = ""
         self._reply_view: TranscriptEntry | None = None
@@ -141,7 +140,9 @@ class ChatScreen(Screen):
                 self._notice(f"Could not reach the server: {exc}. Enter tries again.")
                 self._became_ready()
                 return
-            self._set_status("No model loaded")
+            self._loading = False
+            self._set_status("No model loaded · Ctrl+B goes back")
+            self.query_one("#prompt", Input).placeholder = "No model loaded"
             self._notice(f"Could not load the model: {exc}")
             self.notify(str(exc), title="Model not loaded", severity="error", timeout=10)
             return
@@ -167,12 +168,12 @@ class ChatScreen(Screen):
         self._update_status()
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
-        if self.ready:  # a late progress message must not hide the ready status line
+        if not self._loading:  # a late progress message must not hide what followed the load
             return
         self._set_status(f"Loading: {message.stage} ({message.fraction:.0%})")
 
     def _became_ready(self) -> None:
-        self.ready = True
+        self.ready, self._loading = True, False
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         self._update_input()
@@ -241,6 +242,7 @@ class ChatScreen(Screen):
                 self._start_reply(continuing, base)
             case talk.ReplyText(piece=piece):
                 self._pending += piece
+                self._pieces += 1
                 if not self._reply_text:
                     self._flush()  # the first words show at once; the rest at the flush rate
             case talk.ReplyEnded():
@@ -251,7 +253,9 @@ class ChatScreen(Screen):
                 self._notice(text)
             case talk.ContextChanged():
                 self._mark_hidden()
+                self._figures = None  # they described a context that changed
             case talk.SessionReset():
+                self._figures = None
                 self._render_transcript()
             case talk.SetupChanged():
                 for view in self._views:
@@ -266,6 +270,8 @@ class ChatScreen(Screen):
         self._reply_base = base
         self._reply_text = ""
         self._pending = ""
+        self._pieces = 0
+        self._first_piece_at = 0.0
         self._flush_timer.resume()
         self._set_status("Thinking ...")
 
@@ -273,6 +279,7 @@ class ChatScreen(Screen):
         self._flush_timer.pause()
         self._flush()
         view, self._reply_view = self._reply_view, None
+        self._figures = event.stats if event.turn is not None else None
         if event.turn is None:
             if view is not None:
                 if event.continuing:
@@ -296,6 +303,14 @@ class ChatScreen(Screen):
         self._pending = ""
         self._reply_view.set_text(self._reply_base + self._reply_text)
         self.query_one(Transcript).follow()
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        """Live figures while a reply streams (the engine's own come when it ends)."""
+        now = time.perf_counter()
+        self._first_piece_at = self._first_piece_at or now
+        self._set_status(progress_line(self.runner.model_name, self.session.mode, self._pieces,
+                                       now - self._first_piece_at))
 
     # -- saving ---------------------------------------------------------
     def _save(self, session: Session) -> None:
@@ -439,36 +454,14 @@ class ChatScreen(Screen):
     # -- status ---------------------------------------------------------
     def _update_title(self) -> None:
         name = self.runner.model_name or (self.model_path.name if self.model_path else "")
-        parts = ["tui-llm", name, self.session.mode]
-        if self.session.mode == "chat" and self.session.character.strip():
-            parts.append(f"with {self.session.character.strip()}")
-        self.query_one("#chat-title", Static).update(" · ".join(p for p in parts if p))
+        self.query_one("#chat-title", Static).update(title_line(name, self.session))
 
     def _update_input(self) -> None:
         prompt = self.query_one("#prompt", Input)
-        mode = self.session.mode
-        if mode == "adventure":
-            story = self.input_kind == "story"
-            prompt.border_title = "Story" if story else "Action >"
-            prompt.placeholder = (
-                "Write story text · Enter sends · Ctrl+T: action" if story else PLACEHOLDERS[mode]
-            )
-        else:
-            prompt.border_title = mode.capitalize()
-            prompt.placeholder = PLACEHOLDERS[mode]
+        prompt.border_title, prompt.placeholder = input_look(self.session.mode, self.input_kind)
 
     def _set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
 
     def _update_status(self) -> None:
-        stats = self.runner.last_stats
-        parts = [self.runner.model_name or "no model", self.session.mode]
-        if self.runner.n_ctx:
-            parts.append(f"ctx {stats.context_used}/{self.runner.n_ctx}")
-        if stats.completion_tokens:
-            parts.append(f"{stats.tokens_per_second:.1f} tok/s")
-        if stats.cancelled:
-            parts.append("stopped")
-        if self.session.hidden_turns:
-            parts.append(f"{self.session.hidden_turns} old turns out of context")
-        self._set_status(" · ".join(parts))
+        self._set_status(status_line(self.runner.model_name, self.session, self.runner.n_ctx, self._figures))
