@@ -30,6 +30,7 @@ from tui_llm.engine.contract import (
     RunnerError,
 )
 from tui_llm.models.info import ModelInfo
+from tui_llm.models.rope import RopeChoice
 from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
 
 GGUF_MAGIC = b"GGUF"
@@ -182,10 +183,9 @@ class LlamaCppRunner:
         )
         if settings.kv_cache_type != "f16":
             kwargs["type_k"] = kwargs["type_v"] = kv_types[settings.kv_cache_type]
-        if settings.rope_freq_base:
-            kwargs["rope_freq_base"] = settings.rope_freq_base
-        if settings.rope_freq_scale:
-            kwargs["rope_freq_scale"] = settings.rope_freq_scale
+        kwargs.update(RopeChoice(
+            settings.rope_scaling, settings.rope_freq_base, settings.rope_freq_scale, ""
+        ).llama_kwargs)
         try:
             llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
