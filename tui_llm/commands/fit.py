@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.machine.plan import plan_load
     from tui_llm.machine.shape import ModelShape
     from tui_llm.models import gguf as gguf_info
+    from tui_llm.models.formats import identify as identify_format
 
     config = load_config(locations.config_file())
     for problem in config.problems:
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--ctx must be between 16 and {MAX_CTX:,} tokens, got {n_ctx:,}")
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
+    foreign = identify_format(args.model) if args.model.exists() else None
+    if foreign is not None:
+        raise UserError(foreign.explain(args.model))
     try:
         info = gguf_info.check_complete(args.model)
         shape = ModelShape.from_gguf(info)

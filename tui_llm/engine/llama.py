@@ -29,6 +29,7 @@ from tui_llm.engine.contract import (
     Request,
     RunnerError,
 )
+from tui_llm.models.formats import identify as identify_format
 from tui_llm.models.info import ModelInfo
 from tui_llm.models.rope import RopeChoice
 from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
@@ -51,6 +52,9 @@ def check_model_file(path: Path) -> None:
     """Fail early, with words, on files llama.cpp would reject with a crash or a log line."""
     if not path.exists():
         raise ModelLoadError(f"No such model file: {path}")
+    foreign = identify_format(path)
+    if foreign is not None:
+        raise ModelLoadError(foreign.explain(path))
     if not path.is_file():
         raise ModelLoadError(f"Not a file: {path}")
     with path.open("rb") as handle:
