@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             places.models_dirs + places.extra_dirs + places.hf_caches
             + places.lmstudio_dirs + places.ollama_dirs
         )
-        print("No models found. Looked in:")
+        print("No GGUF models found. Looked in:")
         for folder in searched:
             print(f"  {folder}")
         return 0
