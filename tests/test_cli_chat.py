@@ -24,6 +24,18 @@ def test_chat_prints_one_reply_and_exits_zero(model_path, isolated_home):
     assert "Traceback" not in done.stderr
 
 
+def test_chat_past_the_trained_context_says_which_rope_scaling_it_uses(model_path, isolated_home):
+    done = run_cli("chat", "--model", str(model_path), "--prompt", "Name a colour.", "--ctx", "16384",
+                   "--rope-scaling", "yarn", "--max-tokens", "8", "--seed", "7", env_home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "YaRN RoPE scaling (scale 0.5), as chosen. Quality may drop" in done.stderr
+    bad = run_cli("chat", "--model", str(model_path), "--prompt", "hi", "--rope-freq-base", "-1",
+                  env_home=isolated_home)
+    assert bad.returncode == 2 and "rope_freq_base must be between 0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_chat_reads_the_prompt_from_stdin(model_path, isolated_home):
     done = run_cli("chat", "--model", str(model_path), "--prompt", "-", "--max-tokens", "8",
                    env_home=isolated_home, stdin="Say yes.")

@@ -152,6 +152,8 @@ class ChatScreen(Screen):
             self.app.config.sampler = self.app.config.sampler_for(source)
             self._notice(f"Sampler preset for this model: {preset}")
         self._notice(f"Prompt template: {self.runner.template.name} ({self.runner.template_reason})")
+        if plan is not None and plan.rope_note:
+            self._notice(plan.rope_note)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
