@@ -17,6 +17,7 @@ from tui_llm.hub.queue import ACTIVE, DownloadQueue, JobStatus
 from tui_llm.hub.errors import DownloadError
 from tui_llm.machine.hardware import Hardware, ProbedOnce, probe
 from tui_llm.engine.contract import Runner
+from tui_llm.ui.commands import ScreenCommands
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
@@ -31,6 +32,7 @@ QUIT_CONFIRM_SECONDS = 3.0
 
 class TuiLlmApp(App):
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ScreenCommands}
     TITLE = "tui-llm"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -33,9 +33,12 @@ class HomeMenu(OptionList):
 
 
 class HomeScreen(Screen):
+    # Each registered screen opens with the key the menu shows beside it (remappable by id).
     BINDINGS = [
         Binding("s", "starter", "Starter model", id="home.starter"),
         Binding("r", "refresh", "Refresh", id="home.refresh"),
+        *(Binding(entry.key, f"open('{entry.name}')", entry.title.split(":")[0], show=False,
+                  id=f"home.{entry.name}") for entry in registered_screens()),
     ]
 
     def __init__(self) -> None:
@@ -109,13 +112,8 @@ class HomeScreen(Screen):
         elif choice == "quit":
             self.app.action_quit()
 
-    def on_key(self, event: events.Key) -> None:
-        """Each registered screen opens with the key the menu shows next to it."""
-        for entry in registered_screens():
-            if event.key == entry.key:
-                event.stop()
-                self.app.open_registered(entry.name)
-                return
+    def action_open(self, name: str) -> None:
+        self.app.open_registered(name)
 
     def action_starter(self) -> None:
         self.app.open_starter()
