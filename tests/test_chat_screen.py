@@ -206,3 +206,21 @@ async def test_a_failed_load_says_so_in_the_prompt_and_status(tmp_path):
         screen = app.screen
         assert "No model loaded" in str(screen.query_one("#status").render())
         assert screen.query_one("#prompt", Input).placeholder == "No model loaded"
+
+
+async def test_the_last_reply_can_be_copied_and_saved():
+    from tui_llm import locations
+
+    app = make_app(config=make_config(), runner=FakeRunner(["Copy me, please."]), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"Hi", "enter")
+        await wait_until(pilot, lambda: len(screen.session.turns) == 2 and not screen.generating)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "Copy me, please."
+        await pilot.press("ctrl+s")
+        exports = locations.data_dir() / "exports"
+        await wait_until(pilot, lambda: exports.is_dir() and any(exports.glob("*-reply-*.md")))
+        saved = next(exports.glob("*-reply-*.md"))
+        assert saved.read_text(encoding="utf-8") == "Copy me, please.\n"

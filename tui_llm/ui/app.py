@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gc
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +119,13 @@ class TuiLlmApp(App):
     ) -> None:
         """Notices carry file names, server replies and errors: show them as plain text."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """OSC 52 reaches the local clipboard over SSH; inside tmux it is also wrapped to pass through."""
+        super().copy_to_clipboard(text)
+        if self._driver is not None and os.environ.get("TMUX"):
+            encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            self._driver.write(f"\x1bPtmux;\x1b\x1b]52;c;{encoded}\a\x1b\\")
 
     def action_keys(self) -> None:
         """Every key of the current screen, for footers too narrow to show them all."""

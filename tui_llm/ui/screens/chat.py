@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
 from tui_llm.chat.modes import MODE_HELP
-from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn
+from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn, save_reply
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
@@ -51,6 +51,8 @@ class ChatScreen(Screen):
         Binding("f3", "setup", "Setup", id="chat.setup", show=False),
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
+        Binding("ctrl+y", "copy_reply", "Copy reply", id="chat.copy", show=False),
+        Binding("ctrl+s", "save_reply", "Save reply", id="chat.save_reply", show=False),
         Binding("ctrl+b", "back", "Back", id="chat.back", show=False),
         Binding("pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False),
         Binding("pagedown", "scroll_transcript(1)", "Scroll down", id="chat.page_down", show=False),
@@ -431,6 +433,22 @@ class ChatScreen(Screen):
         if not values or index >= len(self.session.turns) or self.generating:
             return
         self.conversation.edit(index, str(values["text"]))
+
+    def action_copy_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            self.app.copy_to_clipboard(reply.text)
+            self.notify(f"Copied the last reply ({len(reply.text)} characters).", timeout=3)
+
+    @work(thread=True, exit_on_error=False, group="save-reply", description="save the reply")
+    def action_save_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            try:
+                said = f"Saved the last reply to {save_reply(reply.text, self.session)}"
+            except SessionError as exc:
+                said = str(exc)
+            self.app.call_from_thread(self.notify, said, timeout=8)
 
     def action_new_chat(self) -> None:
         if self.generating:
