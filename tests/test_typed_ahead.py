@@ -99,3 +99,17 @@ async def test_the_memory_form_keeps_each_field_apart():
         await wait_until(pilot, lambda: app.screen is screen)
         assert screen.session.memory == "The ship is the Wren."
         assert screen.session.authors_note == "Keep it short."
+
+
+async def test_enter_in_a_one_line_form_saves_it():
+    from tui_llm.ui.dialogs.fields import Field
+
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_chat(pilot, app)
+        results = []
+        app.push_screen(FieldsDialog("Rename", [Field("title", "Title", "Old title")]), results.append)
+        await wait_until(pilot, lambda: isinstance(app.focused, Input))
+        burst(app, "end", "backspace", "backspace", "backspace", "backspace", "backspace", "New", "enter")
+        await wait_until(pilot, lambda: results)
+        assert results == [{"title": "Old New"}]

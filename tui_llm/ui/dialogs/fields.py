@@ -68,7 +68,7 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
                     else:
                         yield OrderedInput(field.value, id=f"field-{field.key}")
             yield Static(
-                "Ctrl+S saves · Esc cancels · Tab moves between fields", id="fields-hint"
+                "Ctrl+S saves · Esc cancels · Tab (or Enter) moves on", id="fields-hint"
             )
 
     def on_mount(self) -> None:
@@ -84,6 +84,15 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
             elif isinstance(widget, (Input, Checkbox)):
                 result[field.key] = widget.value
         return result
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a one-line field goes to the next field; in the last one it saves."""
+        event.stop()
+        last = self.query_one(f"#field-{self.fields[-1].key}")
+        if event.input is last:
+            self.action_save()
+        else:
+            self.focus_next()
 
     def action_save(self) -> None:
         self.dismiss(self.values())
