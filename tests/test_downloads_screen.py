@@ -174,8 +174,12 @@ async def test_local_models_screen_finds_models_and_opens_a_chat(models_dir, mod
         listing = app.screen.query_one(OptionList)
         options = [listing.get_option_at_index(i) for i in range(listing.option_count)]
         assert [o.id for o in options] == [f"bad:{models_dir / 'broken.gguf'}", f"model:{snapshot}"]
-        assert options[0].disabled and "not a GGUF file" in str(options[0].prompt)
-        assert listing.highlighted == 1
+        assert "✗" in str(options[0].prompt) and "not a GGUF file" in str(options[0].prompt)
+        listing.highlighted = 0
+        await pilot.press("enter")  # a file that cannot run does not open
+        await pilot.pause()
+        assert isinstance(app.screen, LocalModelsScreen)
+        listing.highlighted = 1
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         assert app.runner.model_name
