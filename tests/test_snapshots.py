@@ -78,7 +78,10 @@ async def settled(pilot: Pilot, condition) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    # Messages posted by what the workers reported (a highlighted row's detail, say) settle too;
+    # on a loaded machine one pause was sometimes not enough.
+    for _ in range(3):
+        await pilot.pause(0.05)
 
 
 async def at_home(pilot: Pilot) -> HomeScreen:
