@@ -116,7 +116,10 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
         assert "has no file 'not-yet.gguf'" in str(row(app, job.id).query_one(".job-detail").render())
         hub.add_file(REPO, "not-yet.gguf", small_gguf(10_000, seed=51))
         await pilot.press("r")
+        assert any("Retrying not-yet.gguf" in n.message for n in app._notifications)
         await wait_until(pilot, lambda: shown_state(app, job.id) == DONE)
+        await pilot.press("r")
+        assert any("only failed or cancelled" in n.message for n in app._notifications)
 
 
 async def test_add_key_queues_a_typed_file_and_refuses_a_hostile_one(hub, models_dir):
