@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctx", type=int, default=None,
                         help="context size in tokens (past the model's trained length: see --rope-scaling)")
     add_rope_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for writing the reply (default: every physical core)")
     parser.add_argument("--seed", type=int, default=None,
                         help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
         load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
+        if args.threads is not None:
+            load_changes["n_threads"] = args.threads
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
@@ -154,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
             if runner.capabilities.loads_files:
                 path = args.model.expanduser()
                 plan = await asyncio.to_thread(
-                    lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
+                    lambda: plan_for_file(
+                        config, path, probe(vram_override_gb=config.vram_gb), headless=True, **load_changes
+                    )
                 )
                 if plan.rope_note:
                     print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
