@@ -9,6 +9,7 @@ thread-safe) and results come back to the event loop through a queue.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import gc
 import secrets
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from tui_llm.engine import kv_state
+from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.models import gguf as gguf_info
@@ -78,6 +79,7 @@ class LlamaCppRunner:
     def __init__(self, state_cache: kv_state.KVStateCache | None = None) -> None:
         self._state_cache = state_cache
         self._state_key: str | None = None
+        self._can_shift = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llm: Any = None
         self._cancel = threading.Event()
@@ -87,8 +89,14 @@ class LlamaCppRunner:
         self._template_reason = ""
         self.last_stats = GenerationStats()
 
-    @functools.cached_property
+    @property
     def capabilities(self) -> Capabilities:
+        """Context shift depends on the loaded model's memory (recurrent and some
+        sliding-window caches cannot shift); the rest on the engine build."""
+        return dataclasses.replace(self._build_capabilities, can_shift_context=self._can_shift)
+
+    @functools.cached_property
+    def _build_capabilities(self) -> Capabilities:
         return Capabilities(
             loads_files=True,
             can_offload=supports_gpu_offload(),  # loads llama_cpp: asked on first use, not at start-up
@@ -176,6 +184,7 @@ class LlamaCppRunner:
         report("loading weights", 0.2)
         info = await self._call(self._load_sync, path, settings)
         self._info, self._settings = info, settings
+        self._can_shift = await self._call(lambda: kv_shift.can_shift(self._llm))
         if isinstance(template, PromptTemplate):
             self.set_template(template, "chosen by the caller")
         else:
@@ -215,6 +224,7 @@ class LlamaCppRunner:
         return _model_info(path, llm)
 
     def _unload_sync(self) -> None:
+        self._can_shift = False
         if self._llm is None:
             return
         self._llm.close()
@@ -338,6 +348,8 @@ class LlamaCppRunner:
         started = time.perf_counter()
         if state_key is not None:
             kv_state.resume(self._state_cache, llm, state_key, self._state_fingerprint(), tokens)
+        if self._can_shift:
+            kv_shift.shift_into(llm, tokens)
         stats = GenerationStats(prompt_tokens=len(tokens))
         stats.evaluated_prompt_tokens = len(tokens) - _common_prefix(llm, tokens)
         self.last_stats = stats
