@@ -40,7 +40,7 @@ def chat(model: str, tokens: int, threads: int | None) -> tuple[float, dict]:
     extra = ["--threads", str(threads)] if threads else []
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "tui_llm", "chat", "--model", model, "--mode", "story", "--prompt", STORY_PROMPT,
+        [sys.executable, "-m", "tui_llm", "chat", "--model", model, "--prompt", STORY_PROMPT,
          "--max-tokens", str(tokens), "--seed", "1", "--ctx", "2048", "--json", *extra],
         capture_output=True, text=True, check=True, env=os.environ,
     )
