@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctx", type=int, default=None,
                         help="context size in tokens (past the model's trained length: see --rope-scaling)")
     add_rope_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for writing the reply (default: every physical core)")
     parser.add_argument("--seed", type=int, default=None,
                         help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
@@ -53,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a note inserted a few lines before the end of the context")
     parser.add_argument("--prose", action="store_true",
                         help="adventure mode: send the prompt as story text, not as an action")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: the reply and its timings (ttft_s from the "
+                        "model being loaded to the first token, decode_tok_s, prompt tokens read)")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
 
@@ -70,9 +75,10 @@ def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202
             return RemoteRunner(resolve_endpoint(args.endpoint, config.endpoints, model=model))
         except EndpointError as exc:
             raise UserError(f"--endpoint: {exc}") from exc
+    from tui_llm.app_factory import kv_state_cache
     from tui_llm.engine.llama import LlamaCppRunner
 
-    return LlamaCppRunner()
+    return LlamaCppRunner(kv_state_cache(config))
 
 
 def _open_session(args: argparse.Namespace):  # noqa: ANN202
@@ -121,22 +127,27 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
         load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
+        if args.threads is not None:
+            load_changes["n_threads"] = args.threads
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc
     failure: list[str] = []
     wrote: list[str] = []
+    ended: list[ReplyEnded] = []
 
     def show(event: object) -> None:
         if isinstance(event, ReplyText):
             wrote.append(event.piece)
-            sys.stdout.write(event.piece)
-            sys.stdout.flush()
+            if not args.json:
+                sys.stdout.write(event.piece)
+                sys.stdout.flush()
         elif isinstance(event, Notice):
             print(f"tui-llm: {event.text}", file=sys.stderr)
         elif isinstance(event, ReplyEnded):
-            if wrote:
+            ended.append(event)
+            if wrote and not args.json:
                 sys.stdout.write("\n")
             if event.error:
                 failure.append(event.error)
@@ -147,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
             if runner.capabilities.loads_files:
                 path = args.model.expanduser()
                 plan = await asyncio.to_thread(
-                    lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
+                    lambda: plan_for_file(
+                        config, path, probe(vram_override_gb=config.vram_gb), headless=True, **load_changes
+                    )
                 )
                 if plan.rope_note:
                     print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
@@ -173,4 +186,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])
+    if args.json and ended:
+        print(_json_report("".join(wrote), ended[-1].stats))
     return 0
+
+
+def _json_report(reply: str, stats) -> str:  # noqa: ANN001 - GenerationStats, imported lazily
+    import json
+
+    return json.dumps({
+        "reply": reply,
+        "ttft_s": round(stats.time_to_first_token, 4),
+        "decode_tok_s": round(stats.tokens_per_second, 2),
+        "prompt_tokens": stats.prompt_tokens,
+        "evaluated_prompt_tokens": stats.evaluated_prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "finish_reason": stats.finish_reason,
+    })
