@@ -143,3 +143,15 @@ async def test_generation_without_a_model_is_a_clear_error():
     runner = LlamaCppRunner()
     with pytest.raises(GenerationError, match="No model is loaded"):
         _ = [p async for p in runner.stream(HELLO)]
+
+
+async def test_a_context_that_is_not_a_multiple_of_256_takes_the_size_llama_cpp_gives(model_path):
+    runner = LlamaCppRunner()
+    try:
+        await runner.load(model_path, LoadSettings(n_ctx=384))
+        assert runner.n_ctx == 512  # llama.cpp pads to 256 cells; the token buffer must match
+        long = [{"role": "user", "content": "word " * 420 + "Say ok."}]
+        pieces = [p async for p in runner.stream(long, GREEDY.with_changes(max_tokens=4))]
+        assert runner.last_stats.prompt_tokens > 384 and pieces
+    finally:
+        await runner.close()

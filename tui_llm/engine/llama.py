@@ -38,6 +38,9 @@ from tui_llm.models.rope import RopeChoice
 from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
 
 GGUF_MAGIC = b"GGUF"
+# llama.cpp pads its context to this many cells; llama-cpp-python sizes its token buffer
+# from the number asked for, so asking for a padded size keeps the two equal.
+CTX_PAD = 256
 
 
 @functools.lru_cache(maxsize=1)
@@ -198,7 +201,7 @@ class LlamaCppRunner:
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
             model_path=str(path),
-            n_ctx=settings.n_ctx,
+            n_ctx=-(-settings.n_ctx // CTX_PAD) * CTX_PAD,
             n_gpu_layers=settings.n_gpu_layers or 0,
             n_threads=settings.resolved_threads(),
             n_threads_batch=settings.resolved_batch_threads(),
