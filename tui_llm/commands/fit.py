@@ -12,10 +12,39 @@ NAME = "fit"
 HELP = "estimate RAM/VRAM for a GGUF model on this machine and say whether it fits"
 
 MAX_CTX = 1_048_576
+EXIT_HUB = 3
+
+
+class HubProblem(Exception):
+    """The hub could not answer; not the user's input."""
+
+
+def remote_info(url: str) -> Any:
+    """The header of a hub file, read by range. Bad addresses are UserErrors."""
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from tui_llm.cli import UserError
+    from tui_llm.hub.errors import DownloadError, RepoUnavailable, UnsafeFilename
+    from tui_llm.hub.header import parse_hf_url, read_model_header
+
+    try:
+        ref = parse_hf_url(url)
+    except (ValueError, UnsafeFilename) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return read_model_header(ref.repo_id, ref.filename)
+    except RepoUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except DownloadError as exc:
+        if isinstance(exc.__cause__, EntryNotFoundError):
+            raise UserError(str(exc)) from None
+        raise HubProblem(f"{exc}. Set HF_ENDPOINT to a mirror, or download the file elsewhere "
+                         "and run tui-llm fit on it") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="a GGUF model file")
+    parser.add_argument("model", help="a GGUF model file, or hf://ORG/REPO/FILE.gguf on the hub "
+                        "(only its header is read)")
     parser.add_argument("--ctx", type=int, default=None,
                         help="context size in tokens (default: the configured one)")
     parser.add_argument("--gpu-layers", type=int, default=None,
@@ -40,19 +69,24 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    settings = config.load_for(args.model)
+    remote = args.model.startswith("hf://")
+    model = Path(args.model).expanduser() if not remote else None
+    settings = config.load_for(model or args.model.rsplit("/", 1)[-1])
     n_ctx = args.ctx if args.ctx is not None else settings.n_ctx
     if not 16 <= n_ctx <= MAX_CTX:
         raise UserError(f"--ctx must be between 16 and {MAX_CTX:,} tokens, got {n_ctx:,}")
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     try:
-        info = gguf_info.check_complete(args.model)
+        info = remote_info(args.model) if remote else gguf_info.check_complete(model)
         shape = ModelShape.from_gguf(info)
+    except HubProblem as exc:
+        print(f"tui-llm: {exc}", file=sys.stderr)
+        return EXIT_HUB
     except gguf_info.GGUFError as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:
-        raise UserError(f"{args.model.name}: {exc}") from None
+        raise UserError(f"{args.model.rsplit('/', 1)[-1]}: {exc}") from None
     full = shape.n_layers + 1
     if args.gpu_layers is not None and not -1 <= args.gpu_layers <= full:
         raise UserError(f"--gpu-layers must be between -1 (all) and {full} for this model, "
