@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.machine import fit
+    from tui_llm.machine import fit, speed
     from tui_llm.machine.hardware import probe
     from tui_llm.machine.plan import plan_load
     from tui_llm.machine.shape import ModelShape
@@ -97,14 +97,28 @@ def run(args: argparse.Namespace) -> int:
     judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers,
                          kv_type=args.kv_type or settings.kv_cache_type,
                          n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn)
-    threads = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine).settings.n_threads
-    judged_report = report(info, shape, machine, judged) | {"threads": threads}
+    planned = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine).settings
+    threads = planned.n_threads
+    rate = speed.for_gguf(info, shape, machine, threads, planned.n_threads_batch, judged.gpu_layers)
+    judged_report = report(info, shape, machine, judged) | {"threads": threads, "speed": rate.as_dict()}
     if args.json:
         print(json.dumps(judged_report, indent=2))
     else:
         print(describe(info, shape, machine, judged))
         print(f"Threads when loading: {threads}")
+        print(describe_speed(rate))
     return 0
+
+
+def describe_speed(rate: Any) -> str:
+    from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
+
+    line = (f"Speed here (estimated): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
+            f"reading the prompt ({rate.threads} thread{'s' if rate.threads != 1 else ''}, "
+            f"{rate.gpu_layers} GPU layers)")
+    if rate.too_slow:
+        line += f"\nToo slow for chat: under {TOO_SLOW_FOR_CHAT:g} tokens a second; pick a smaller model or quant"
+    return line
 
 
 def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:
