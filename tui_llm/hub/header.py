@@ -23,7 +23,7 @@ from tui_llm.models.gguf import GGUFError, GGUFInfo, HeaderTruncated, read_gguf_
 
 FIRST_READ = 4 << 20
 MAX_HEADER = 128 << 20
-_SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def parse_hf_url(text: str) -> HubRef:
 
 def split_parts(filename: str) -> list[str]:
     """Every shard's name for a split model's file name; just the name otherwise."""
-    match = _SPLIT.match(filename)
+    match = SPLIT_NAME.match(filename)
     if not match:
         return [filename]
     width = len(match["count"])
