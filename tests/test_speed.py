@@ -103,3 +103,17 @@ def test_fit_reports_the_speed(model_path, capsys):
     assert report["speed"]["gpu_layers"] == 0 and report["speed"]["too_slow_for_chat"] is False
     assert main(["fit", str(model_path), "--vram-gb", "0"]) == 0
     assert "tok/s writing" in capsys.readouterr().out
+
+
+def test_catalog_rows_say_fits_with_a_speed_or_too_slow():
+    from tui_llm.machine.catalog_fit import CatalogView
+    from tui_llm.models.catalog import load_catalog
+
+    view = CatalogView(load_catalog(), cpu(2))
+    rows = {row.entry.id: row for row in view.rows()}
+    small, big = rows["smollm2-135m-instruct"].rung, rows["qwen2.5-7b-instruct"].rung
+    assert small.fit_label.startswith("fits in RAM, ~") and small.fit_label.endswith(" tok/s")
+    assert big.verdict.fits and big.fit_label.startswith("too slow, ~")
+    assert rows["qwen2.5-7b-instruct"].as_dict()["speed"]["too_slow_for_chat"] is True
+    roomy = CatalogView(load_catalog(), cpu(16)).rows(text="qwen2.5-7b")[0].rung
+    assert roomy.speed.decode_tok_s > big.speed.decode_tok_s

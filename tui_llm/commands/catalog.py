@@ -100,7 +100,7 @@ def _table(rows: list[Any], show_picks: bool) -> str:
             cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_fit.tier_label(row.tier), "GGML only"]
         else:
             size = ("" if rung.size_exact else "~") + human_size(rung.size)
-            fit = rung.verdict.kind if rung.verdict else "-"
+            fit = rung.fit_label
             cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
                      catalog_fit.tier_label(row.tier), fit]
         if show_picks:
