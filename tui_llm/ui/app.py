@@ -23,6 +23,7 @@ from tui_llm.ui.screens.starter import StarterScreen
 
 if TYPE_CHECKING:
     from tui_llm.ui.screens.catalog import CatalogScreen
+    from tui_llm.ui.screens.hub import HubScreen
 
 
 class TuiLlmApp(App):
@@ -88,6 +89,9 @@ class TuiLlmApp(App):
 
     def on_catalog_screen_download_requested(self, message: "CatalogScreen.DownloadRequested") -> None:
         self.enqueue_download(message.repo_id, message.quant_file.filename)
+
+    def on_hub_screen_download_requested(self, message: "HubScreen.DownloadRequested") -> None:
+        self.enqueue_download(message.repo_id, message.filename)
 
     def enqueue_download(self, repo_id: str, filename: str) -> JobStatus | None:
         """Queue a hub file; it downloads in the background and shows on the downloads screen."""
