@@ -149,14 +149,17 @@ class HubServer:
         return f"http://127.0.0.1:{server.server_address[1]}"
 
     def add_file(
-        self, repo_id: str, path: str, source: bytes | Path, lfs: bool = True
+        self, repo_id: str, path: str, source: bytes | Path, lfs: bool = True, listed_size: int | None = None
     ) -> HubFile:
+        """``listed_size``: the size listings advertise (a big model known only by its listing)."""
         with self._lock:
             repo = self._repos.get(repo_id)
             if repo is None:
                 commit = hashlib.sha1(repo_id.encode()).hexdigest()
                 repo = self._repos[repo_id] = _Repo(repo_id, commit)
             hub_file = HubFile(path, source, lfs=lfs)
+            if listed_size is not None:
+                hub_file.size = listed_size
             repo.files[path] = hub_file
             return hub_file
 
