@@ -300,7 +300,7 @@ def test_use_text_and_fits_filters(catalog):
     view = catalog_fit.CatalogView(catalog, SMALL)
     adventure = {r.entry.id for r in view.rows(use="adventure")}
     assert adventure == {"spring-dragon-13b", "ai-dungeon-2-classic"}
-    assert {r.entry.id for r in view.rows(text="qwen 7b")} == {"qwen2.5-7b-instruct"}
+    assert {r.entry.id for r in view.rows(text="qwen 7b instruct")} == {"qwen2.5-7b-instruct"}
     assert {r.entry.id for r in view.rows(text="mythomax")} == {"mythomax-l2-13b"}
     fitting = view.rows(fits_only=True)
     assert fitting and all(r.rung.verdict.kind != "too large" for r in fitting)

@@ -118,7 +118,7 @@ async def test_tier_use_search_and_fits_from_the_keyboard():
         assert search.has_focus
         await pilot.press(*"tea")  # letters go to the search box, not to the t/u bindings
         assert search.value == "tea"
-        await pilot.press("backspace", "backspace", "backspace", *"qwen 7b")
+        await pilot.press("backspace", "backspace", "backspace", *"qwen 7b instruct")
         assert shown_ids(screen) == ["qwen2.5-7b-instruct"]
         await pilot.press("escape")
         assert table_of(screen).has_focus
