@@ -279,11 +279,16 @@ class CatalogView:
         use: str | None = None,
         text: str = "",
         fits_only: bool = False,
+        ggml: bool = False,
     ) -> list[Row]:
         """Table rows. With a tier: the entries of that tier plus the seed's picks for it
-        (a pick row shows the picked quant), picks first in Speed/Balanced/Quality order."""
+        (a pick row shows the picked quant), picks first in Speed/Balanced/Quality order.
+        GGML-only entries (llama.cpp cannot load them) are left out unless ``ggml`` is
+        set or a text search names them."""
         rows: list[Row] = []
         for entry in self.catalog:
+            if entry.format == "ggml" and not (ggml or text.strip()):
+                continue
             if use and use not in entry.uses:
                 continue
             if text and not matches_text(entry, text):
