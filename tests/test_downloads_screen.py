@@ -119,6 +119,22 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
         await wait_until(pilot, lambda: shown_state(app, job.id) == DONE)
 
 
+async def test_clear_removes_failed_and_cancelled_rows_and_unreachable_says_what_to_do(models_dir, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    app = make_app(config=AppConfig(models_dir=models_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_downloads(pilot, app)
+        failed = app.enqueue_download(REPO, FILE)
+        await wait_until(pilot, lambda: shown_state(app, failed.id) == FAILED)
+        detail = str(row(app, failed.id).query_one(".job-detail").render())
+        assert "cannot be reached" in detail and "HF_ENDPOINT" in detail
+        assert str(models_dir) in app.downloads.get(failed.id).error
+        await pilot.press("x")
+        await wait_until(pilot, lambda: not app.screen.query(JobRow))
+        assert app.downloads.jobs() == []
+        assert "Nothing queued" in str(app.screen.query_one("#downloads-hint").render())
+
+
 async def test_add_key_queues_a_typed_file_and_refuses_a_hostile_one(hub, models_dir):
     app = make_app(config=AppConfig(models_dir=models_dir))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tui_llm.hub.downloads import DownloadProgress, DownloadResult, download_file
-from tui_llm.hub.errors import DownloadCancelled, DownloadError
+from tui_llm.hub.errors import DownloadCancelled, DownloadError, HubUnreachable
 from tui_llm.hub.metadata import local_name
 from tui_llm.hub.partials import discard_partial, partial_size
 
@@ -160,6 +160,16 @@ class DownloadQueue:
             )
             self._wake()
 
+    def clear_ended(self) -> list[int]:
+        """Forget failed and cancelled jobs (their partial files are already gone or kept
+        for a later resume); returns the ids removed."""
+        with self._lock:
+            ended = [job.id for job in self._jobs.values() if job.state in (FAILED, CANCELLED)]
+            for job_id in ended:
+                del self._jobs[job_id]
+                self._cancels.pop(job_id, None)
+        return ended
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop the running download (its bytes are kept) and end the thread."""
         with self._lock:
@@ -215,6 +225,10 @@ class DownloadQueue:
                 self._set(job.id, state=CANCELLED, bytes_done=0, speed=0.0, eta=None, note="")
             else:
                 self._set(job.id, state=PAUSED, speed=0.0, eta=None, note="")
+        except HubUnreachable as exc:
+            advice = (f"{exc}. Set HF_ENDPOINT to a mirror of the hub and retry (r), or copy the "
+                      f".gguf file into {self.dest_dir}: the local models list finds it there.")
+            self._set(job.id, state=FAILED, error=advice, speed=0.0, eta=None, note="")
         except DownloadError as exc:
             self._set(job.id, state=FAILED, error=str(exc), speed=0.0, eta=None, note="")
         except Exception as exc:  # a disk or OS error: report it, keep the queue alive
