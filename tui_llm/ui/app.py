@@ -51,7 +51,8 @@ class TuiLlmApp(App):
         self.machine = ProbedOnce(lambda: probe(vram_override_gb=config.vram_gb), hardware)
         self.model_path = model_path
         self.start = start
-        self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
+        self.downloads = DownloadQueue(config.models_dir or locations.models_dir(),
+                                       journal=locations.data_dir() / "downloads.json")
         if config.keymap:
             self.set_keymap(config.keymap)
 
@@ -60,6 +61,10 @@ class TuiLlmApp(App):
         # collector's full passes makes those passes (pauses felt while scrolling) shorter.
         self.call_after_refresh(gc.freeze)
         self.push_screen(HomeScreen())
+        unfinished = [job for job in self.downloads.restore() if job.state in ("queued", "paused")]
+        if unfinished:
+            self.notify(f"{len(unfinished)} unfinished download(s) from last time are back (see Downloads)",
+                        title="Download")
         for problem in self.config.problems:
             self.notify(problem, title="Settings", severity="warning", timeout=15)
         if self.model_path is not None:
