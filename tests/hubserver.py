@@ -7,6 +7,7 @@ client uses to find and fetch a file:
   and for LFS files a 302 to a second server on another port (the "CDN")
   carrying ``X-Linked-Etag`` (the SHA-256) and ``X-Linked-Size``, as the hub does;
 - ``GET /blobs/{sha256}`` on the CDN, with ``Range`` answered by 206 + ``Content-Range``;
+- ``GET /api/models?search=&filter=&sort=&direction=&limit=`` (repo search);
 - ``GET /api/models/{repo}`` and ``/api/models/{repo}/revision/{rev}``;
 - ``GET /api/models/{repo}/tree/{rev}`` and ``POST /api/models/{repo}/paths-info/{rev}``;
 - 404s with ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``).
@@ -107,6 +108,10 @@ class _Repo:
     repo_id: str
     commit: str
     files: dict[str, HubFile] = field(default_factory=dict)
+    downloads: int = 0
+    likes: int = 0
+    last_modified: str = "2026-01-01T00:00:00.000Z"
+    tags: list[str] = field(default_factory=lambda: ["gguf"])
 
 
 class _Server(ThreadingHTTPServer):
@@ -144,16 +149,26 @@ class HubServer:
         return f"http://127.0.0.1:{server.server_address[1]}"
 
     def add_file(
-        self, repo_id: str, path: str, source: bytes | Path, lfs: bool = True
+        self, repo_id: str, path: str, source: bytes | Path, lfs: bool = True, listed_size: int | None = None
     ) -> HubFile:
+        """``listed_size``: the size listings advertise (a big model known only by its listing)."""
         with self._lock:
             repo = self._repos.get(repo_id)
             if repo is None:
                 commit = hashlib.sha1(repo_id.encode()).hexdigest()
                 repo = self._repos[repo_id] = _Repo(repo_id, commit)
             hub_file = HubFile(path, source, lfs=lfs)
+            if listed_size is not None:
+                hub_file.size = listed_size
             repo.files[path] = hub_file
             return hub_file
+
+    def describe_repo(self, repo_id: str, **fields: object) -> None:
+        """Set a repo's downloads, likes, last_modified or tags (for search results)."""
+        with self._lock:
+            repo = self._repos[repo_id]
+            for key, value in fields.items():
+                setattr(repo, key, value)
 
     def commit_of(self, repo_id: str) -> str:
         return self._repos[repo_id].commit
@@ -306,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(entry, 404, None, "Not found")
             if match := _RESOLVE.match(path):
                 return self._resolve(entry, match["repo"], match["rev"], unquote(match["file"]))
+            if path == "/api/models":
+                return self._search(entry)
             if match := _API.match(path):
                 return self._api(entry, match["repo"], match["kind"], match["rev"], match["sub"])
             self._error(entry, 404, None, "Not found")
@@ -422,6 +439,26 @@ class _Handler(BaseHTTPRequestHandler):
                 if self.hub.stopping.wait(fault.stall_seconds):
                     self.close_connection = True
                     return
+
+    # --- /api/models?search=...&filter=...&sort=...&direction=-1&limit=N ------
+    def _search(self, entry: LoggedRequest) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        words = query.get("search", [""])[0].lower()
+        tags = query.get("filter", [])
+        sort = query.get("sort", ["downloads"])[0]
+        limit = int(query.get("limit", ["1000"])[0])
+        key = {"downloads": lambda r: r.downloads, "likes": lambda r: r.likes,
+               "lastModified": lambda r: r.last_modified}.get(sort)
+        if key is None:
+            return self._error(entry, 400, None, f"Invalid sort {sort}")
+        found = [r for r in list(self.hub._repos.values())
+                 if words in r.repo_id.lower() and all(t in r.tags for t in tags)]
+        found.sort(key=key, reverse=query.get("direction", ["1"])[0] == "-1")
+        self._json(entry, [{
+            "_id": r.commit[:24], "id": r.repo_id, "modelId": r.repo_id, "downloads": r.downloads,
+            "likes": r.likes, "lastModified": r.last_modified, "private": False, "gated": False,
+            "library_name": "gguf", "tags": r.tags, "createdAt": "2025-01-01T00:00:00.000Z",
+        } for r in found[:limit]])
 
     # --- /api/models/... ----------------------------------------------
     def _entry_json(self, hub_file: HubFile) -> dict[str, object]:

@@ -31,7 +31,9 @@ def test_table_lists_models_with_tier_and_fit(capsys):
     assert lines[1].split() == ["ID", "PARAMS", "QUANT", "SIZE", "NEEDS", "TIER", "FIT"]
     smol = next(line for line in lines if line.startswith("smollm2-135m-instruct "))
     assert "Q4_1" in smol and "93.8 MB" in smol and "Mini" in smol
-    assert any(line.startswith("ai-dungeon-2-classic ") and "GGML only" in line for line in lines)
+    assert not any(line.startswith("ai-dungeon-2-classic ") for line in lines)
+    _, out, _ = run_cli(capsys, "--ggml")
+    assert any(line.startswith("ai-dungeon-2-classic ") and "GGML only" in line for line in out.splitlines())
 
 
 def test_the_configured_vram_decides_the_fit(capsys, monkeypatch):
@@ -74,6 +76,8 @@ def test_json_with_tier_filter_keeps_the_seeds_picks(capsys):
 
 def test_use_and_search_filters(capsys):
     _, out, _ = run_cli(capsys, "--use", "adventure", "--json")
+    assert {m["id"] for m in json.loads(out)["models"]} == {"spring-dragon-13b"}
+    _, out, _ = run_cli(capsys, "--use", "adventure", "--ggml", "--json")
     assert {m["id"] for m in json.loads(out)["models"]} == {"spring-dragon-13b", "ai-dungeon-2-classic"}
     _, out, _ = run_cli(capsys, "--search", "llama 3.2", "--json")
     assert {m["id"] for m in json.loads(out)["models"]} == {"llama-3.2-1b-instruct", "llama-3.2-3b-instruct"}

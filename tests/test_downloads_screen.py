@@ -122,6 +122,49 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
         assert any("only failed or cancelled" in n.message for n in app._notifications)
 
 
+async def test_clear_removes_failed_and_cancelled_rows_and_unreachable_says_what_to_do(models_dir, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    app = make_app(config=AppConfig(models_dir=models_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_downloads(pilot, app)
+        failed = app.enqueue_download(REPO, FILE)
+        await wait_until(pilot, lambda: shown_state(app, failed.id) == FAILED)
+        detail = str(row(app, failed.id).query_one(".job-detail").render())
+        assert "cannot be reached" in detail and "HF_ENDPOINT" in detail
+        assert str(models_dir) in app.downloads.get(failed.id).error
+        await pilot.press("x")
+        await wait_until(pilot, lambda: not app.screen.query(JobRow))
+        assert app.downloads.jobs() == []
+        assert "Nothing queued" in str(app.screen.query_one("#downloads-hint").render())
+
+
+async def test_the_queue_survives_a_restart_and_resumes_its_partial(hub, models_dir):
+    hub.fault(REPO, FILE, Fault(chunk_delay=0.5, times=None))
+    app = make_app(config=AppConfig(models_dir=models_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_downloads(pilot, app)
+        missing = app.enqueue_download(REPO, "gone.gguf")
+        await wait_until(pilot, lambda: app.downloads.get(missing.id).state == FAILED)
+        job = app.enqueue_download(REPO, FILE)
+        await wait_until(pilot, lambda: app.downloads.get(job.id).bytes_done > 300_000)
+    kept = partial_path(models_dir, FILE).stat().st_size
+    assert 0 < kept < len(DATA)
+    hub.clear_faults()
+    again = make_app(config=AppConfig(models_dir=models_dir))
+    async with again.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: any(j.filename == FILE for j in again.downloads.jobs()))
+        back = next(j for j in again.downloads.jobs() if j.filename == FILE)
+        failed = next(j for j in again.downloads.jobs() if j.filename == "gone.gguf")
+        assert failed.state == FAILED and "has no file" in failed.error
+        await wait_until(pilot, lambda: again.downloads.get(back.id).state == DONE)
+        assert (models_dir / FILE).read_bytes() == DATA
+        assert any(t.range == f"bytes={kept}-" for t in hub.transfers(""))
+    third = make_app(config=AppConfig(models_dir=models_dir))
+    async with third.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert all(j.filename != FILE for j in third.downloads.jobs())  # done jobs are not kept
+
+
 async def test_add_key_queues_a_typed_file_and_refuses_a_hostile_one(hub, models_dir):
     app = make_app(config=AppConfig(models_dir=models_dir))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -198,6 +198,29 @@ def test_starter(snap_compare):
     assert snap_compare(pinned_app(), run_before=run_before)
 
 
+def test_hub_files(snap_compare, monkeypatch):
+    from hubserver import HubServer, small_gguf
+
+    from tui_llm.ui.screens.hub import HubScreen
+
+    async def run_before(pilot: Pilot) -> None:
+        await at_home(pilot)
+        screen = HubScreen(pilot.app.machine, "qwen3")
+        await pilot.app.push_screen(screen)
+        await settled(pilot, lambda: screen.hits and not screen.busy)
+        await pilot.press("enter")
+        await settled(pilot, lambda: screen.repo and not screen.busy)
+
+    with HubServer() as hub:
+        repo = "test-org/Qwen3-8B-GGUF"
+        for name, size in (("Qwen3-8B-Q4_K_M.gguf", 5_027_783_488), ("Qwen3-8B-Q8_0.gguf", 8_709_519_712),
+                           ("Qwen3-8B-Q2_K.gguf", 3_281_891_712), ("Qwen3-8B-BF16.gguf", 16_388_044_800)):
+            hub.add_file(repo, name, small_gguf(1000), listed_size=size)
+        hub.describe_repo(repo, downloads=123_456, likes=789)
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        assert snap_compare(pinned_app(), run_before=run_before)
+
+
 # -- NO_COLOR: no colour at all; focus and the highlighted row show by style -------------
 def test_home_no_color(snap_compare, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")

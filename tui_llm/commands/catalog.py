@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--use", help="only models for: general, roleplay-story or adventure")
     parser.add_argument("--search", default="", help="only models whose name or family has these words")
     parser.add_argument("--fits", action="store_true", help="only models that fit this machine")
+    parser.add_argument("--ggml", action="store_true",
+                        help="also list the seeds' GGML-only models (llama.cpp cannot load them; KoboldCpp can)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--vram-gb", type=float, default=None, metavar="GB",
                         help="VRAM to assume for a GPU that NVML cannot see (0: ignore GPUs)")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.check:
         view = catalog_fit.CatalogView(catalog)
-        rows = view.rows(tier=tier, use=args.use, text=args.search)
+        rows = view.rows(tier=tier, use=args.use, text=args.search, ggml=args.ggml)
         entries = list({row.entry.id: row.entry for row in rows}.values())
         return check_hub(entries, json_output=args.json)
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tui-llm: {problem}", file=sys.stderr)
     hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
     view = catalog_fit.CatalogView(catalog, hardware)
-    rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits)
+    rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits, ggml=args.ggml)
     if args.json:
         print(json.dumps({
             "machine": hardware.as_dict(),
@@ -100,7 +102,7 @@ def _table(rows: list[Any], show_picks: bool) -> str:
             cells = [row.entry.id, row.entry.params_label, "-", "-", "-", catalog_fit.tier_label(row.tier), "GGML only"]
         else:
             size = ("" if rung.size_exact else "~") + human_size(rung.size)
-            fit = rung.verdict.kind if rung.verdict else "-"
+            fit = rung.fit_label
             cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
                      catalog_fit.tier_label(row.tier), fit]
         if show_picks:

@@ -14,10 +14,39 @@ NAME = "fit"
 HELP = "estimate RAM/VRAM for a GGUF model on this machine and say whether it fits"
 
 MAX_CTX = 1_048_576
+EXIT_HUB = 3
+
+
+class HubProblem(Exception):
+    """The hub could not answer; not the user's input."""
+
+
+def remote_info(url: str) -> Any:
+    """The header of a hub file, read by range. Bad addresses are UserErrors."""
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from tui_llm.cli import UserError
+    from tui_llm.hub.errors import DownloadError, RepoUnavailable, UnsafeFilename
+    from tui_llm.hub.header import parse_hf_url, read_model_header
+
+    try:
+        ref = parse_hf_url(url)
+    except (ValueError, UnsafeFilename) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return read_model_header(ref.repo_id, ref.filename)
+    except RepoUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except DownloadError as exc:
+        if isinstance(exc.__cause__, EntryNotFoundError):
+            raise UserError(str(exc)) from None
+        raise HubProblem(f"{exc}. Set HF_ENDPOINT to a mirror, or download the file elsewhere "
+                         "and run tui-llm fit on it") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="a GGUF model file")
+    parser.add_argument("model", help="a GGUF model file, or hf://ORG/REPO/FILE.gguf on the hub "
+                        "(only its header is read)")
     parser.add_argument("--ctx", type=int, default=None,
                         help="context size in tokens (default: the configured one; past the "
                         "model's trained length: see --rope-scaling)")
@@ -35,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.machine import fit
+    from tui_llm.machine import fit, speed
     from tui_llm.machine.hardware import probe
     from tui_llm.machine.plan import plan_load
     from tui_llm.machine.shape import ModelShape
@@ -45,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
+    remote = args.model.startswith("hf://")
+    model = Path(args.model).expanduser() if not remote else None
     try:
-        settings = config.load_for(args.model).with_changes(**rope_changes(args))
+        settings = config.load_for(model or args.model.rsplit("/", 1)[-1]).with_changes(**rope_changes(args))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     n_ctx = args.ctx if args.ctx is not None else settings.n_ctx
@@ -54,16 +85,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--ctx must be between 16 and {MAX_CTX:,} tokens, got {n_ctx:,}")
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
-    foreign = identify_format(args.model) if args.model.exists() else None
+    foreign = identify_format(model) if model is not None and model.exists() else None
     if foreign is not None:
-        raise UserError(foreign.explain(args.model))
+        raise UserError(foreign.explain(model))
     try:
-        info = gguf_info.check_complete(args.model)
+        info = remote_info(args.model) if remote else gguf_info.check_complete(model)
         shape = ModelShape.from_gguf(info)
+    except HubProblem as exc:
+        print(f"tui-llm: {exc}", file=sys.stderr)
+        return EXIT_HUB
     except gguf_info.GGUFError as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:
-        raise UserError(f"{args.model.name}: {exc}") from None
+        raise UserError(f"{args.model.rsplit('/', 1)[-1]}: {exc}") from None
     full = shape.n_layers + 1
     if args.gpu_layers is not None and not -1 <= args.gpu_layers <= full:
         raise UserError(f"--gpu-layers must be between -1 (all) and {full} for this model, "
@@ -76,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
                          n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn, rope_scaling=True)
     plan = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine)
     threads = plan.settings.n_threads
+    rate = speed.for_gguf(info, shape, machine, threads, plan.settings.n_threads_batch, judged.gpu_layers)
     rope = {"scaling": plan.settings.rope_scaling, "freq_base": plan.settings.rope_freq_base,
             "freq_scale": plan.settings.rope_freq_scale, "note": plan.rope_note}
-    judged_report = report(info, shape, machine, judged) | {"threads": threads, "rope": rope}
+    judged_report = report(info, shape, machine, judged) | {
+        "threads": threads, "rope": rope, "speed": rate.as_dict()}
     if args.json:
         print(json.dumps(judged_report, indent=2))
     else:
@@ -86,7 +122,19 @@ def run(args: argparse.Namespace) -> int:
         if plan.rope_note:
             print(f"RoPE: {plan.rope_note}")
         print(f"Threads when loading: {threads}")
+        print(describe_speed(rate))
     return 0
+
+
+def describe_speed(rate: Any) -> str:
+    from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
+
+    line = (f"Speed here (estimated): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
+            f"reading the prompt ({rate.threads} thread{'s' if rate.threads != 1 else ''}, "
+            f"{rate.gpu_layers} GPU layers)")
+    if rate.too_slow:
+        line += f"\nToo slow for chat: under {TOO_SLOW_FOR_CHAT:g} tokens a second; pick a smaller model or quant"
+    return line
 
 
 def report(info: Any, shape: Any, machine: Any, judged: Any) -> dict[str, Any]:

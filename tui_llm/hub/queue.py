@@ -3,18 +3,22 @@
 The app owns one queue; screens add to it and watch it. Downloads keep
 going while the user chats or browses, so the work runs on the queue's own
 thread rather than on a screen's worker (a screen's workers end with it).
-Pause keeps the bytes for a resume; cancel deletes them.
+Pause keeps the bytes for a resume; cancel deletes them. With a ``journal``
+file the list of unfinished jobs survives a restart: ``restore()`` queues
+them again and their partial files resume.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from tui_llm.hub.downloads import DownloadProgress, DownloadResult, download_file
-from tui_llm.hub.errors import DownloadCancelled, DownloadError
+from tui_llm.hub.errors import DownloadCancelled, DownloadError, HubUnreachable
 from tui_llm.hub.metadata import local_name
 from tui_llm.hub.partials import discard_partial, partial_size
 
@@ -59,9 +63,11 @@ class DownloadQueue:
         self,
         dest_dir: Path,
         download: Callable[..., DownloadResult] = download_file,
+        journal: Path | None = None,
         **download_options: Any,
     ) -> None:
         self.dest_dir = Path(dest_dir)
+        self.journal = journal
         self._download = download
         self._options = download_options
         self._jobs: dict[int, JobStatus] = {}
@@ -95,8 +101,11 @@ class DownloadQueue:
 
     def _set(self, job_id: int, **changes: Any) -> JobStatus:
         with self._lock:
-            status = self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+            before = self._jobs[job_id]
+            status = self._jobs[job_id] = replace(before, **changes)
             listeners = list(self._listeners)
+        if status.state != before.state or not changes or "error" in changes:
+            self._save()
         for listener in listeners:
             try:
                 listener(status)
@@ -116,6 +125,7 @@ class DownloadQueue:
             self._next_id += 1
             self._jobs[job_id] = JobStatus(job_id, repo_id, filename)
         status = self._set(job_id, bytes_done=partial_size(self.dest_dir, filename))
+        self._save()
         self._wake()
         return status
 
@@ -159,6 +169,63 @@ class DownloadQueue:
                 bytes_done=partial_size(self.dest_dir, self.get(job_id).filename),
             )
             self._wake()
+
+    def clear_ended(self) -> list[int]:
+        """Forget failed and cancelled jobs (their partial files are already gone or kept
+        for a later resume); returns the ids removed."""
+        with self._lock:
+            ended = [job.id for job in self._jobs.values() if job.state in (FAILED, CANCELLED)]
+            for job_id in ended:
+                del self._jobs[job_id]
+                self._cancels.pop(job_id, None)
+        self._save()
+        return ended
+
+    # --- surviving a restart -------------------------------------------------------
+    def _save(self) -> None:
+        if self.journal is None:
+            return
+        with self._lock:
+            kept = [{"repo_id": j.repo_id, "filename": j.filename, "state": j.state, "error": j.error}
+                    for j in self._jobs.values() if j.state != DONE]
+            try:
+                self.journal.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.journal.with_name(self.journal.name + ".tmp")
+                tmp.write_text(json.dumps(kept, indent=1), encoding="utf-8")
+                os.replace(tmp, self.journal)
+            except OSError:
+                pass  # the list is a convenience; downloads go on without it
+
+    def restore(self) -> list[JobStatus]:
+        """Bring back the unfinished jobs of an earlier run: queued and running ones
+        are queued again (resuming their partial files), paused stay paused, failed
+        and cancelled are shown as they ended. A damaged journal is ignored."""
+        if self.journal is None:
+            return []
+        try:
+            saved = json.loads(self.journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        restored = []
+        with self._lock:
+            for item in saved if isinstance(saved, list) else []:
+                try:
+                    repo_id, filename, state = str(item["repo_id"]), str(item["filename"]), str(item["state"])
+                    local_name(filename)
+                except (KeyError, TypeError, DownloadError):
+                    continue
+                state = QUEUED if state in (QUEUED, DOWNLOADING) else state
+                if state not in (QUEUED, PAUSED, FAILED, CANCELLED):
+                    continue
+                job = JobStatus(self._next_id, repo_id, filename, state=state,
+                                bytes_done=partial_size(self.dest_dir, filename),
+                                error=item.get("error") if state == FAILED else None)
+                self._jobs[job.id] = job
+                self._next_id += 1
+                restored.append(job)
+        if any(job.state == QUEUED for job in restored):
+            self._wake()
+        return restored
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the running download (its bytes are kept) and end the thread."""
@@ -210,11 +277,18 @@ class DownloadQueue:
             with self._lock:
                 discard = job.id in self._discard
                 self._discard.discard(job.id)
+                closing = self._closed
             if discard:
                 discard_partial(self.dest_dir, job.filename)
                 self._set(job.id, state=CANCELLED, bytes_done=0, speed=0.0, eta=None, note="")
+            elif closing:  # the app is quitting: queued again, so the next run resumes it
+                self._set(job.id, state=QUEUED, speed=0.0, eta=None, note="")
             else:
                 self._set(job.id, state=PAUSED, speed=0.0, eta=None, note="")
+        except HubUnreachable as exc:
+            advice = (f"{exc}. Set HF_ENDPOINT to a mirror of the hub and retry (r), or copy the "
+                      f".gguf file into {self.dest_dir}: the local models list finds it there.")
+            self._set(job.id, state=FAILED, error=advice, speed=0.0, eta=None, note="")
         except DownloadError as exc:
             self._set(job.id, state=FAILED, error=str(exc), speed=0.0, eta=None, note="")
         except Exception as exc:  # a disk or OS error: report it, keep the queue alive

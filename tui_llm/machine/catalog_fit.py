@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tui_llm.machine import fit
+from tui_llm.engine.load_settings import decode_threads
+from tui_llm.machine import fit, speed
 from tui_llm.models.catalog import DEFAULT_QUANT, ROLES, Catalog, CatalogEntry, Pick, QuantFile
 
 if TYPE_CHECKING:
@@ -140,10 +141,22 @@ class Rung:
     size_exact: bool
     ram_needed: int
     verdict: fit.FitVerdict | None
+    speed: speed.SpeedEstimate | None = None
 
     @property
     def quant(self) -> str:
         return self.quant_file.quant
+
+    @property
+    def fit_label(self) -> str:
+        """The verdict with the speed: ``fits in RAM, ~12 tok/s``; ``too slow``."""
+        if self.verdict is None:
+            return "-"
+        if not self.verdict.fits or self.speed is None:
+            return self.verdict.kind
+        if self.speed.too_slow:
+            return f"too slow, {self.speed.label}"
+        return f"{self.verdict.kind}, {self.speed.label}"
 
 
 def judge(entry: CatalogEntry, quant: str | None, hardware: "Hardware | None", n_ctx: int | None = None) -> Rung:
@@ -154,8 +167,13 @@ def judge(entry: CatalogEntry, quant: str | None, hardware: "Hardware | None", n
     shape = shape_for(entry, quant_file.quant, size)
     n_ctx = n_ctx or default_context(entry)
     needed = fit.estimate(shape, n_ctx, gpu_layers=0).ram_bytes
-    verdict = fit.verdict(shape, hardware, n_ctx=n_ctx) if hardware is not None else None
-    return Rung(quant_file, size, exact, needed, verdict)
+    if hardware is None:
+        return Rung(quant_file, size, exact, needed, None)
+    verdict = fit.verdict(shape, hardware, n_ctx=n_ctx)
+    threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
+    rate = speed.estimate(shape, hardware, threads, hardware.cores_physical, verdict.gpu_layers,
+                          parameters=entry.parameters)
+    return Rung(quant_file, size, exact, needed, verdict, rate)
 
 
 def ladder(entry: CatalogEntry, hardware: "Hardware | None", n_ctx: int | None = None) -> list[Rung]:
@@ -203,6 +221,8 @@ class Row:
             if rung.verdict is not None:
                 data["fit"] = rung.verdict.kind
                 data["fit_explanation"] = rung.verdict.explanation
+            if rung.speed is not None:
+                data["speed"] = rung.speed.as_dict()
         return data
 
 
@@ -259,11 +279,16 @@ class CatalogView:
         use: str | None = None,
         text: str = "",
         fits_only: bool = False,
+        ggml: bool = False,
     ) -> list[Row]:
         """Table rows. With a tier: the entries of that tier plus the seed's picks for it
-        (a pick row shows the picked quant), picks first in Speed/Balanced/Quality order."""
+        (a pick row shows the picked quant), picks first in Speed/Balanced/Quality order.
+        GGML-only entries (llama.cpp cannot load them) are left out unless ``ggml`` is
+        set or a text search names them."""
         rows: list[Row] = []
         for entry in self.catalog:
+            if entry.format == "ggml" and not (ggml or text.strip()):
+                continue
             if use and use not in entry.uses:
                 continue
             if text and not matches_text(entry, text):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import mmap
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,10 @@ _U64 = struct.Struct("<Q")
 
 class GGUFError(ValueError):
     """The file is not a GGUF model we can read, or it is damaged."""
+
+
+class HeaderTruncated(GGUFError):
+    """The bytes end before the header does: a file cut short, or only its first bytes read."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ class _Reader:
 
     def _need(self, count: int) -> None:
         if count < 0 or self.pos + count > self.size:
-            raise GGUFError(
+            raise HeaderTruncated(
                 f"{self.name} is truncated or corrupt: its header ends early "
                 f"(byte {self.pos} of {self.size}). Download it again."
             )
@@ -426,6 +430,16 @@ def _read_gguf(path: Path) -> GGUFInfo:
         raise GGUFError(f"{path.name} could not be read: {exc}") from exc
     except (struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
         raise GGUFError(f"{path.name} is truncated or corrupt: {exc}") from exc
+
+
+def read_gguf_head(data: bytes, name: str, file_size: int) -> GGUFInfo:
+    """Parse a header from the first bytes of a file of ``file_size`` bytes (a hub
+    file read by range). Raises HeaderTruncated when ``data`` ends inside the header."""
+    try:
+        info = _parse(data, len(data), Path(name))
+    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
+        raise GGUFError(f"{name} is corrupt: {exc}") from exc
+    return replace(info, file_size=file_size)
 
 
 def check_complete(path: Path | str) -> GGUFInfo:

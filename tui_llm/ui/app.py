@@ -28,6 +28,7 @@ from tui_llm.ui.screens.starter import StarterScreen
 
 if TYPE_CHECKING:
     from tui_llm.ui.screens.catalog import CatalogScreen
+    from tui_llm.ui.screens.hub import HubScreen
 
 
 QUIT_CONFIRM_SECONDS = 3.0
@@ -59,7 +60,8 @@ class TuiLlmApp(App):
         self.machine = ProbedOnce(lambda: probe(vram_override_gb=config.vram_gb), hardware)
         self.model_path = model_path
         self.start = start
-        self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
+        self.downloads = DownloadQueue(config.models_dir or locations.models_dir(),
+                                       journal=locations.data_dir() / "downloads.json")
         self._quit_asked = -QUIT_CONFIRM_SECONDS
         if self.no_color:
             # Textual's NO_COLOR keeps greys (monochrome); no colour means none.
@@ -72,6 +74,10 @@ class TuiLlmApp(App):
         # collector's full passes makes those passes (pauses felt while scrolling) shorter.
         self.call_after_refresh(gc.freeze)
         self.push_screen(HomeScreen())
+        unfinished = [job for job in self.downloads.restore() if job.state in ("queued", "paused")]
+        if unfinished:
+            self.notify(f"{len(unfinished)} unfinished download(s) from last time are back (see Downloads)",
+                        title="Download")
         for problem in self.config.problems:
             self.notify(problem, title="Settings", severity="warning", timeout=15)
         if self.model_path is not None:
@@ -101,6 +107,9 @@ class TuiLlmApp(App):
 
     def on_catalog_screen_download_requested(self, message: "CatalogScreen.DownloadRequested") -> None:
         self.enqueue_download(message.repo_id, message.quant_file.filename)
+
+    def on_hub_screen_download_requested(self, message: "HubScreen.DownloadRequested") -> None:
+        self.enqueue_download(message.repo_id, message.filename)
 
     def enqueue_download(self, repo_id: str, filename: str) -> JobStatus | None:
         """Queue a hub file; it downloads in the background and shows on the downloads screen."""

@@ -2,7 +2,7 @@
 
 Keys: ``/`` search as you type, ``t``/``T`` tier, ``u`` use, ``f`` fits only,
 ``[``/``]`` walk the quant ladder of the highlighted model, ``d`` or Enter to
-download the chosen quant, Esc back.
+download the chosen quant, ``H`` search the whole hub (the hub screen), Esc back.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class CatalogScreen(Screen):
         Binding("T", "tier(-1)", "Tier back", id="catalog.tier_back", show=False),
         Binding("u", "use", "Use", id="catalog.use"),
         Binding("f", "fits", "Fits only", id="catalog.fits"),
+        Binding("H", "hub", "Hub", id="catalog.hub"),
         Binding("left_square_bracket", "quant(-1)", "Smaller quant", id="catalog.quant_down", show=False),
         Binding("right_square_bracket", "quant(1)", "Bigger quant", id="catalog.quant_up", show=False),
         Binding("escape", "back", "Back", id="catalog.back"),
@@ -289,6 +290,12 @@ class CatalogScreen(Screen):
 
     def action_search(self) -> None:
         self.query_one("#catalog-search", Input).focus()
+
+    def action_hub(self) -> None:
+        """Search the hub for any GGUF, starting from what was typed here."""
+        from tui_llm.ui.screens.hub import HubScreen
+
+        self.app.push_screen(HubScreen(self.machine, self.search_text))
 
     @on(Input.Changed, "#catalog-search")
     def _search_changed(self, event: Input.Changed) -> None:

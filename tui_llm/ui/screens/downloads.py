@@ -91,6 +91,7 @@ class DownloadsScreen(Screen):
         Binding("p", "pause", "Pause/resume", id="downloads.pause"),
         Binding("c", "cancel_job", "Cancel", id="downloads.cancel"),
         Binding("r", "retry", "Retry", id="downloads.retry"),
+        Binding("x", "clear_ended", "Clear ended", id="downloads.clear"),
         Binding("a", "add", "Add", id="downloads.add"),
         Binding("escape", "back", "Back", id="downloads.back"),
     ]
@@ -157,7 +158,7 @@ class DownloadsScreen(Screen):
         else:
             running = sum(j.state == DOWNLOADING for j in jobs)
             waiting = sum(j.state == QUEUED for j in jobs)
-            text = f"{running} downloading, {waiting} waiting · p pause/resume · c cancel · r retry"
+            text = f"{running} downloading, {waiting} waiting · p pause/resume · c cancel · r retry · x clear ended"
         self.query_one("#downloads-hint", Static).update(text)
 
     def selected(self) -> JobStatus | None:
@@ -183,6 +184,14 @@ class DownloadsScreen(Screen):
         else:
             self.notify(f"{job.name} is {job.state}: only failed or cancelled downloads are retried.",
                         timeout=4)
+
+    def action_clear_ended(self) -> None:
+        """Remove the failed and cancelled rows."""
+        removed = set(self.queue.clear_ended())
+        for row in self.query(JobRow):
+            if row.status.id in removed:
+                row.remove()
+        self._hint()
 
     @on(ListView.Selected, "#downloads-list")
     def open_model(self, event: ListView.Selected) -> None:
