@@ -110,3 +110,20 @@ def write_gguf(path: Path, metadata: dict[str, Any] | None = None, tensors: list
         metadata, tensors = llama_like(**shape)
     path.write_bytes(gguf_bytes(metadata, tensors))
     return path
+
+
+def with_chat_template(source: Path, dest: Path, template: str, alignment: int = 32) -> Path:
+    """A copy of the GGUF ``source`` whose ``tokenizer.chat_template`` is ``template``.
+
+    The template is padded with spaces so the header grows by a multiple of the
+    alignment: the tensor data keeps its offsets and the model still loads.
+    """
+    data = source.read_bytes()
+    key = b"tokenizer.chat_template"
+    marker = struct.pack("<Q", len(key)) + key + struct.pack("<I", 8)
+    start = data.index(marker) + len(marker)
+    (old_len,) = struct.unpack_from("<Q", data, start)
+    raw = template.encode("utf-8")
+    raw += b" " * (-(len(raw) - old_len) % alignment)
+    dest.write_bytes(data[:start] + struct.pack("<Q", len(raw)) + raw + data[start + 8 + old_len :])
+    return dest

@@ -1,0 +1,57 @@
+"""Hostile chat templates in a GGUF: contained at load time and at render time.
+
+Each case runs in a child process and asserts its outcome, its time and its
+peak memory. The bounds are far above a normal run (about a second, a few
+hundred MB with the test model) and far below what the attacks need unchecked
+(minutes, gigabytes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from gguf_writer import with_chat_template
+from measured import run_python
+
+MB = 1024**2
+LOAD_SECONDS, LOAD_RSS = 30, 700 * MB
+RENDER_SECONDS, RENDER_RSS = 20, 300 * MB
+
+# Each folds to a constant when a plain Jinja environment compiles it.
+COMPILE_BOMBS = {
+    "memory": "{{ 'a' * 3000000000 }}",
+    "time": "{{ 7 ** 100000000 % 10 }}",
+}
+
+LOAD = r"""
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, ".")
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.load_settings import LoadSettings
+
+async def main():
+    runner = LlamaCppRunner()
+    await runner.load(Path(sys.argv[1]), LoadSettings(n_ctx=256))
+    print("template:", runner.template.name, "|", runner.template_reason)
+    print("embedded:", runner.info.embedded_template[:40])
+    await runner.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", sorted(COMPILE_BOMBS))
+def test_load_never_compiles_the_files_templates(kind, model_path, tmp_path):
+    bomb = COMPILE_BOMBS[kind] + "{% for m in messages %}{{ m.content }}{% endfor %}"
+    hostile = with_chat_template(model_path, tmp_path / "hostile.gguf", bomb)
+    run = run_python(LOAD, str(hostile), timeout=LOAD_SECONDS * 2)
+    assert run.rc == 0, run.err[-2000:]
+    assert run.seconds < LOAD_SECONDS
+    assert run.peak_rss < LOAD_RSS, f"{run.peak_rss / MB:.0f} MB"
+    assert "embedded: " + bomb[:30] in run.out
+    # The app's own sandbox refuses it, and a preset takes over.
+    assert "the model's own template could not be used: template stopped" in run.out
+    assert "Traceback" not in run.err
