@@ -127,3 +127,20 @@ def with_chat_template(source: Path, dest: Path, template: str, alignment: int =
     raw += b" " * (-(len(raw) - old_len) % alignment)
     dest.write_bytes(data[:start] + struct.pack("<Q", len(raw)) + raw + data[start + 8 + old_len :])
     return dest
+
+
+def with_u32(source: Path, dest: Path, key: str, value: int) -> Path:
+    """A copy of the GGUF ``source`` with the u32 metadata value ``key`` set to ``value``."""
+    data = bytearray(source.read_bytes())
+    marker = _string(key) + struct.pack("<I", 4)
+    at = data.index(marker) + len(marker)
+    struct.pack_into("<I", data, at, value)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def nested_arrays(depth: int) -> bytes:
+    """A GGUF header whose one extra key holds an array nested ``depth`` deep."""
+    value = struct.pack("<IQ", 9, 1) * depth + struct.pack("<IQ", 4, 0)
+    return (b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + _string("general.architecture") + _value("llama")
+            + _string("x.nested") + struct.pack("<I", 9) + value)

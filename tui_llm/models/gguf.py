@@ -263,7 +263,7 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
         tensors.append(
             TensorInfo(name, shape, ggml_type, offset, _tensor_bytes(shape, ggml_type, name, path.name))
         )
-    alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
+    alignment = header_alignment(metadata, path.name)
     data_offset = -(-reader.pos // alignment) * alignment
     data_end = data_offset + max((t.offset + t.n_bytes for t in tensors), default=0)
     return _build_info(path, version, size, metadata, array_lengths, tuple(tensors), data_offset, data_end)
@@ -390,7 +390,7 @@ def read_gguf(path: Path | str) -> GGUFInfo:
             if size == 0:
                 raise GGUFError(f"{path.name} is empty; it is not a GGUF model")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return _parse(view, size, path)
+                return validate_header(_parse(view, size, path))
     except FileNotFoundError as exc:
         raise GGUFError(f"No such model file: {path}") from exc
     except IsADirectoryError as exc:
@@ -401,6 +401,8 @@ def read_gguf(path: Path | str) -> GGUFInfo:
         raise GGUFError(f"{path.name} could not be read: {exc}") from exc
     except (struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
         raise GGUFError(f"{path.name} is truncated or corrupt: {exc}") from exc
+    except RecursionError as exc:
+        raise GGUFError(f"{path.name} is corrupt: its metadata nests arrays too deeply") from exc
 
 
 def check_complete(path: Path | str) -> GGUFInfo:
@@ -413,4 +415,54 @@ def check_complete(path: Path | str) -> GGUFInfo:
             f"but the file has {info.file_size:,} ({missing:,} missing). "
             "The download was probably interrupted; download it again."
         )
+    return info
+
+
+# Header checks: values llama.cpp would abort on, or the fit engine could not
+# hold, refused with words before anything else sees them. The limits are far
+# above any real model.
+MAX_LAYERS = 512  # llama.cpp's LLAMA_MAX_LAYERS
+MAX_CONTEXT = 1 << 24
+MAX_DIMENSION = 1 << 22
+_DIMENSION_KEYS = (
+    "embedding_length", "feed_forward_length", "attention.head_count",
+    "attention.head_count_kv", "attention.key_length", "attention.value_length", "vocab_size",
+)
+
+
+def _crafted(name: str, what: str) -> GGUFError:
+    return GGUFError(f"{name} is corrupt or crafted: {what}; llama.cpp could not load it safely")
+
+
+def header_alignment(metadata: dict[str, Any], name: str) -> int:
+    value = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1):
+        raise _crafted(name, f"general.alignment is {value!r}, not a power of two")
+    return value
+
+
+def _whole_numbers(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def validate_header(info: GGUFInfo) -> GGUFInfo:
+    """Raise GGUFError for header values a real model never has."""
+    name, arch, meta = info.path.name, info.architecture, info.metadata
+    layers = meta.get(f"{arch}.block_count")
+    if layers is not None and (
+        isinstance(layers, bool) or not isinstance(layers, int) or not 1 <= layers <= MAX_LAYERS
+    ):
+        raise _crafted(name, f"{arch}.block_count is {layers!r} (a model has 1 to {MAX_LAYERS} layers)")
+    context = meta.get(f"{arch}.context_length")
+    if context is not None and (
+        isinstance(context, bool) or not isinstance(context, int) or not 1 <= context <= MAX_CONTEXT
+    ):
+        raise _crafted(name, f"{arch}.context_length is {context!r} (limit {MAX_CONTEXT:,} tokens)")
+    for key in _DIMENSION_KEYS:
+        value = meta.get(f"{arch}.{key}")
+        if value is None:
+            continue
+        for item in _whole_numbers(value):
+            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_DIMENSION:
+                raise _crafted(name, f"{arch}.{key} is {item!r} (limit {MAX_DIMENSION:,})")
     return info
