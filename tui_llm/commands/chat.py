@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.engine.contract import RunnerError
     from tui_llm.machine.hardware import probe
     from tui_llm.machine.plan import plan_for_file
+    from tui_llm.safe_text import visible
 
     if args.model is None and not args.endpoint:
         raise UserError("give --model FILE, or --endpoint URL for a model on a server")
@@ -124,13 +125,15 @@ def run(args: argparse.Namespace) -> int:
     failure: list[str] = []
     wrote: list[str] = []
 
+    out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
+
     def show(event: object) -> None:
         if isinstance(event, ReplyText):
             wrote.append(event.piece)
-            sys.stdout.write(event.piece)
+            sys.stdout.write(visible(event.piece) if out_tty else event.piece)
             sys.stdout.flush()
         elif isinstance(event, Notice):
-            print(f"tui-llm: {event.text}", file=sys.stderr)
+            print(f"tui-llm: {visible(event.text) if err_tty else event.text}", file=sys.stderr)
         elif isinstance(event, ReplyEnded):
             if wrote:
                 sys.stdout.write("\n")
