@@ -47,7 +47,7 @@ class ServerConnection:
                 return await client.send(request, stream=stream)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise ConnectionLostError(
-                f"{self.endpoint.base_url} closed the connection without answering ({exc})"
+                f"{self.endpoint.shown_url} closed the connection without answering ({exc})"
             ) from exc
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from exc
@@ -72,7 +72,7 @@ class ServerConnection:
             await client.aclose()
 
     def transport_error(self, exc: Exception) -> RemoteError:
-        where = self.endpoint.base_url
+        where = self.endpoint.shown_url
         timeout = self.endpoint.timeout
         if isinstance(exc, httpx.ConnectTimeout):
             return ServerTimeoutError(

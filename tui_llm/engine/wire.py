@@ -264,9 +264,9 @@ def token_count(payload: Any) -> int | None:
 # --- statuses -----------------------------------------------------------------
 def status_error(response: httpx.Response, path: str, endpoint: Endpoint, model: str | None) -> RemoteError:
     """The error for an HTTP status of 400 or more, with what the user can do about it."""
-    where = endpoint.base_url
+    where = endpoint.shown_url
     code = response.status_code
-    detail = error_detail(response)
+    detail = endpoint.redact(error_detail(response))
     if code in {401, 403}:
         env = endpoint.api_key_env
         if not env:
