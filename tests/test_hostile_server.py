@@ -81,3 +81,25 @@ def test_escape_sequences_never_reach_a_terminal():
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert b"\x1b" not in seen and b"\x07" not in seen
     assert "Hello world" in seen.decode()
+
+
+def test_a_server_that_ignores_max_tokens_is_stopped_at_max_tokens():
+    with HostileServer("endless") as server:
+        run = chat(server.url, "--max-tokens", "16")
+        assert server.requests[0]["max_tokens"] == 16
+    assert run.rc == 0, run.err
+    assert run.out.count("again") == 16
+
+
+def test_a_line_without_end_is_cut_off():
+    with HostileServer("long_line") as server:
+        run = chat(server.url)
+    assert run.rc == 2
+    assert "sent a line of more than 1 MiB" in run.err
+
+
+def test_a_json_reply_without_end_is_cut_off():
+    with HostileServer("huge_json") as server:
+        run = chat(server.url)
+    assert run.rc == 2
+    assert "sent a reply of more than 64 MiB" in run.err

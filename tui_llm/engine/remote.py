@@ -16,6 +16,7 @@ Token counts come from the server's tokenizer when it offers one (llama.cpp's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
@@ -356,11 +357,17 @@ class RemoteRunner:
         try:
             response = await self._open_stream(request, sampler)
             try:
-                async for text in wire.reply_texts(response, chat, stats, usage, where):
-                    if stats.completion_tokens == 0:
-                        stats.time_to_first_token = time.perf_counter() - started
-                    stats.completion_tokens += 1
-                    queue.put_nowait(("text", text))
+                pieces = wire.reply_texts(response, chat, stats, usage, where)
+                async with contextlib.aclosing(pieces):
+                    async for text in pieces:
+                        if stats.completion_tokens == 0:
+                            stats.time_to_first_token = time.perf_counter() - started
+                        stats.completion_tokens += 1
+                        queue.put_nowait(("text", text))
+                        if stats.completion_tokens >= sampler.max_tokens:
+                            # The server should have stopped here; whatever it does, we do.
+                            stats.finish_reason = stats.finish_reason or "length"
+                            break
             finally:
                 await response.aclose()
             streamed = True
@@ -402,9 +409,13 @@ class RemoteRunner:
             path, body = self._body(request, sampler)
             response = await self._connection.request("POST", path, body, stream=True)
         if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-            raise wire.status_error(response, path, self.endpoint, self.model)
+            try:
+                body = await wire.read_bounded(response, self.endpoint.shown_url)
+            finally:
+                await response.aclose()
+            kind = {"content-type": response.headers.get("content-type", "text/plain")}
+            read = httpx.Response(response.status_code, headers=kind, content=body)
+            raise wire.status_error(read, path, self.endpoint, self.model)
         return response
 
     async def _count_prompt(self, request: Request, stats: GenerationStats) -> None:
