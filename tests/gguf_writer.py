@@ -39,7 +39,7 @@ def _value(value: Any) -> bytes:
 
 
 def gguf_bytes(metadata: dict[str, Any], tensors: list[tuple[str, tuple[int, ...], str]],
-               alignment: int = 32, version: int = 3) -> bytes:
+               alignment: int = 32, version: int = 3, header_only: bool = False) -> bytes:
     header = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(metadata))
     for key, value in metadata.items():
         header += _string(key) + _value(value)
@@ -58,6 +58,8 @@ def gguf_bytes(metadata: dict[str, Any], tensors: list[tuple[str, tuple[int, ...
         offset += -(-size // alignment) * alignment
     head = header + infos
     padding = -len(head) % alignment
+    if header_only:  # a truncated file: the header of a model too large to write
+        return head + bytes(padding)
     data = b"".join(bytes(-(-s // alignment) * alignment) for s in sizes)
     if sizes:  # the last tensor needs no padding after it
         data = data[: len(data) - (-(-sizes[-1] // alignment) * alignment - sizes[-1])]

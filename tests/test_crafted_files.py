@@ -103,3 +103,13 @@ def test_download_into_a_read_only_folder_is_refused(tmp_path):
     target = tmp_path / "ro"
     target.mkdir(mode=0o500)
     assert_refused(tui_llm("download", "org/repo", "m.gguf", "--dest", str(target)), "cannot write to")
+
+
+def test_a_model_too_large_for_the_machine_is_refused_unless_forced(tmp_path):
+    meta, tensors = llama_like(n_layers=200, n_embd=8192, n_head=64, n_head_kv=8, n_ff=28672, n_vocab=128000)
+    path = tmp_path / "huge.gguf"
+    path.write_bytes(gguf_bytes(meta, tensors, header_only=True))
+    run = tui_llm("chat", "--model", str(path), "--prompt", "hi")
+    assert_refused(run, "huge.gguf is too large for this machine", "What would fit", "--force")
+    forced = tui_llm("chat", "--model", str(path), "--prompt", "hi", "--force")
+    assert_refused(forced, "huge.gguf is truncated")

@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a note inserted a few lines before the end of the context")
     parser.add_argument("--prose", action="store_true",
                         help="adventure mode: send the prompt as story text, not as an action")
+    parser.add_argument("--force", action="store_true",
+                        help="load the model even if it looks too large for this machine's memory")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
 
@@ -69,6 +71,16 @@ def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202
     from tui_llm.engine.llama import LlamaCppRunner
 
     return LlamaCppRunner()
+
+
+def _plan_and_judge(config: "AppConfig", path: Path, changes: dict, force: bool):  # noqa: ANN202
+    from tui_llm.machine.guard import load_refusal
+    from tui_llm.machine.hardware import probe
+    from tui_llm.machine.plan import plan_for_file
+
+    hardware = probe(vram_override_gb=config.vram_gb)
+    plan = plan_for_file(config, path, hardware, **changes)
+    return plan, None if force else load_refusal(path, plan.settings, hardware)
 
 
 def _open_session(args: argparse.Namespace):  # noqa: ANN202
@@ -101,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
-    from tui_llm.machine.hardware import probe
-    from tui_llm.machine.plan import plan_for_file
     from tui_llm.safe_text import visible
 
     if args.model is None and not args.endpoint:
@@ -145,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if runner.capabilities.loads_files:
                 path = args.model.expanduser()
-                plan = await asyncio.to_thread(
-                    lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
-                )
+                plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
+                if refusal:
+                    raise UserError(f"{refusal} Run again with --force to load it anyway.")
                 await runner.load(path, plan.settings, plan.template)
             else:
                 await runner.load(str(args.model) if args.model else None)
