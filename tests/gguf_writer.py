@@ -39,7 +39,7 @@ def _value(value: Any) -> bytes:
 
 
 def gguf_bytes(metadata: dict[str, Any], tensors: list[tuple[str, tuple[int, ...], str]],
-               alignment: int = 32, version: int = 3) -> bytes:
+               alignment: int = 32, version: int = 3, header_only: bool = False) -> bytes:
     header = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(metadata))
     for key, value in metadata.items():
         header += _string(key) + _value(value)
@@ -58,6 +58,8 @@ def gguf_bytes(metadata: dict[str, Any], tensors: list[tuple[str, tuple[int, ...
         offset += -(-size // alignment) * alignment
     head = header + infos
     padding = -len(head) % alignment
+    if header_only:  # a truncated file: the header of a model too large to write
+        return head + bytes(padding)
     data = b"".join(bytes(-(-s // alignment) * alignment) for s in sizes)
     if sizes:  # the last tensor needs no padding after it
         data = data[: len(data) - (-(-sizes[-1] // alignment) * alignment - sizes[-1])]
@@ -110,3 +112,37 @@ def write_gguf(path: Path, metadata: dict[str, Any] | None = None, tensors: list
         metadata, tensors = llama_like(**shape)
     path.write_bytes(gguf_bytes(metadata, tensors))
     return path
+
+
+def with_chat_template(source: Path, dest: Path, template: str, alignment: int = 32) -> Path:
+    """A copy of the GGUF ``source`` whose ``tokenizer.chat_template`` is ``template``.
+
+    The template is padded with spaces so the header grows by a multiple of the
+    alignment: the tensor data keeps its offsets and the model still loads.
+    """
+    data = source.read_bytes()
+    key = b"tokenizer.chat_template"
+    marker = struct.pack("<Q", len(key)) + key + struct.pack("<I", 8)
+    start = data.index(marker) + len(marker)
+    (old_len,) = struct.unpack_from("<Q", data, start)
+    raw = template.encode("utf-8")
+    raw += b" " * (-(len(raw) - old_len) % alignment)
+    dest.write_bytes(data[:start] + struct.pack("<Q", len(raw)) + raw + data[start + 8 + old_len :])
+    return dest
+
+
+def with_u32(source: Path, dest: Path, key: str, value: int) -> Path:
+    """A copy of the GGUF ``source`` with the u32 metadata value ``key`` set to ``value``."""
+    data = bytearray(source.read_bytes())
+    marker = _string(key) + struct.pack("<I", 4)
+    at = data.index(marker) + len(marker)
+    struct.pack_into("<I", data, at, value)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def nested_arrays(depth: int) -> bytes:
+    """A GGUF header whose one extra key holds an array nested ``depth`` deep."""
+    value = struct.pack("<IQ", 9, 1) * depth + struct.pack("<IQ", 4, 0)
+    return (b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + _string("general.architecture") + _value("llama")
+            + _string("x.nested") + struct.pack("<I", 9) + value)

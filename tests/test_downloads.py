@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
@@ -419,3 +420,27 @@ def test_queue_refuses_hostile_names_at_once(queue):
     with pytest.raises(UnsafeFilename):
         queue.add(SMALL_REPO, "../../.bashrc.gguf")
     assert queue.jobs() == []
+
+
+def test_a_disk_that_fills_up_mid_download_is_said_in_words(hub, tmp_path, monkeypatch):
+    from tui_llm.hub import partials
+
+    real_append = partials.PartialFile.append
+
+    def fill_up(self, chunk):  # the disk has room for the first megabyte only
+        if self.offset + len(chunk) > 1_000_000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(self, chunk)
+
+    monkeypatch.setattr(partials.PartialFile, "append", fill_up)
+    with pytest.raises(NotEnoughSpace, match="The disk filled up while downloading .*run it again to resume"):
+        download_file(SMALL_REPO, SMALL_FILE, tmp_path, endpoint=hub.url, **FAST)
+    assert not (tmp_path / SMALL_FILE).exists() and partial_path(tmp_path, SMALL_FILE).exists()
+
+def test_a_download_refused_up_front_leaves_nothing_behind(hub, tmp_path):
+    def tiny_disk(path):
+        return SimpleNamespace(total=10_000_000, used=9_000_000, free=1_000_000)
+
+    with pytest.raises(NotEnoughSpace):
+        download_file(SMALL_REPO, SMALL_FILE, tmp_path, endpoint=hub.url, disk_usage=tiny_disk)
+    assert list(tmp_path.iterdir()) == []

@@ -78,10 +78,15 @@ async def settled(pilot: Pilot, condition) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.app.workers.wait_for_complete()
-    # Messages posted by what the workers reported (a highlighted row's detail, say) settle too;
-    # on a loaded machine one pause was sometimes not enough.
-    for _ in range(3):
+    # Then until two drawings in a row agree: what the workers reported (a table's column
+    # widths, a highlighted row's detail) can take several refreshes on a loaded machine.
+    before = None
+    for _ in range(40):
         await pilot.pause(0.05)
+        now = pilot.app.export_screenshot()
+        if now == before:
+            break
+        before = now
 
 
 async def at_home(pilot: Pilot) -> HomeScreen:

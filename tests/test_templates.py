@@ -364,7 +364,7 @@ HOSTILE = {
     "list_multiplication": ("{{ [1, 2] * 100000000 }}", "repeated a value"),
     "doubling_concat": (
         "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-        "built a value",
+        "joined a text",
     ),
     "doubling_plus": (
         "{% set ns = namespace(s=['ab']) %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",

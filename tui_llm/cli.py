@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tui_llm import __version__, commands
+from tui_llm.safe_text import visible
 
 EXIT_USAGE = 2
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(handlers[args.command].run(args) or 0)
         return run_app(args)
     except UserError as exc:
-        print(f"tui-llm: {exc}", file=sys.stderr)
+        print(f"tui-llm: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tui-llm: interrupted", file=sys.stderr)

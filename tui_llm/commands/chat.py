@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: the reply and its timings (ttft_s from the "
                         "model being loaded to the first token, decode_tok_s, prompt tokens read)")
+    parser.add_argument("--force", action="store_true",
+                        help="load the model even if it looks too large for this machine's memory")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
 
@@ -79,6 +81,16 @@ def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202
     from tui_llm.engine.llama import LlamaCppRunner
 
     return LlamaCppRunner(kv_state_cache(config))
+
+
+def _plan_and_judge(config: "AppConfig", path: Path, changes: dict, force: bool):  # noqa: ANN202
+    from tui_llm.machine.guard import load_refusal
+    from tui_llm.machine.hardware import probe
+    from tui_llm.machine.plan import plan_for_file
+
+    hardware = probe(vram_override_gb=config.vram_gb)
+    plan = plan_for_file(config, path, hardware, headless=True, **changes)
+    return plan, None if force else load_refusal(path, plan.settings, hardware)
 
 
 def _open_session(args: argparse.Namespace):  # noqa: ANN202
@@ -111,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
-    from tui_llm.machine.hardware import probe
-    from tui_llm.machine.plan import plan_for_file
+    from tui_llm.safe_text import visible
 
     if args.model is None and not args.endpoint:
         raise UserError("give --model FILE, or --endpoint URL for a model on a server")
@@ -137,14 +148,16 @@ def run(args: argparse.Namespace) -> int:
     wrote: list[str] = []
     ended: list[ReplyEnded] = []
 
+    out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
+
     def show(event: object) -> None:
         if isinstance(event, ReplyText):
             wrote.append(event.piece)
             if not args.json:
-                sys.stdout.write(event.piece)
+                sys.stdout.write(visible(event.piece) if out_tty else event.piece)
                 sys.stdout.flush()
         elif isinstance(event, Notice):
-            print(f"tui-llm: {event.text}", file=sys.stderr)
+            print(f"tui-llm: {visible(event.text) if err_tty else event.text}", file=sys.stderr)
         elif isinstance(event, ReplyEnded):
             ended.append(event)
             if wrote and not args.json:
@@ -157,11 +170,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if runner.capabilities.loads_files:
                 path = args.model.expanduser()
-                plan = await asyncio.to_thread(
-                    lambda: plan_for_file(
-                        config, path, probe(vram_override_gb=config.vram_gb), headless=True, **load_changes
-                    )
-                )
+                plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
+                if refusal:
+                    raise UserError(f"{refusal} Run again with --force to load it anyway.")
                 if plan.rope_note:
                     print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
                 await runner.load(path, plan.settings, plan.template)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -70,6 +71,30 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+# The longest name a download writes beside the model: "<name>.partial.json".
+_PARTIAL_SUFFIX = ".partial.json"
+
+
+def check_destination(dest: Path, filename: str) -> str | None:
+    """Why ``filename`` cannot be downloaded into ``dest``, or None; creates ``dest``."""
+    name = filename.rsplit("/", 1)[-1]
+    if dest.exists() and not dest.is_dir():
+        return f"--dest {dest} is a file, not a folder"
+    try:
+        limit = os.pathconf(dest if dest.exists() else dest.anchor or "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len((name + _PARTIAL_SUFFIX).encode("utf-8")) > limit:
+        return f"the file name is too long for this file system ({len(name)} characters, limit {limit - len(_PARTIAL_SUFFIX)})"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the folder {dest}: {exc.strerror or exc}"
+    if not os.access(dest, os.W_OK | os.X_OK):
+        return f"cannot write to {dest}: permission denied"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
@@ -89,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(locations.config_file())
         dest = config.models_dir or locations.models_dir()
     dest = dest.expanduser()
+    problem = check_destination(dest, args.filename)
+    if problem:
+        raise UserError(problem)
     bar = ProgressLine(sys.stderr)
     try:
         result = download_file(
@@ -104,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    except OSError as exc:
+        bar.finish()
+        raise UserError(f"could not write {args.filename} into {dest}: {exc.strerror or exc}") from exc
     except DownloadError as exc:
         bar.finish()
         if args.json:

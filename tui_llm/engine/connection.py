@@ -13,6 +13,7 @@ from typing import Any
 import httpx2 as httpx
 
 from tui_llm.engine.endpoints import Endpoint
+from tui_llm.engine.wire import read_bounded
 from tui_llm.engine.remote_errors import (
     ConnectionLostError,
     RemoteError,
@@ -41,13 +42,14 @@ class ServerConnection:
         )
         try:
             try:
-                return await client.send(request, stream=stream)
+                response = await client.send(request, stream=True)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 # A kept-alive connection the server had just closed: once more, on a fresh one.
-                return await client.send(request, stream=stream)
+                response = await client.send(request, stream=True)
+            return response if stream else await _read_whole(response, self.endpoint.shown_url)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise ConnectionLostError(
-                f"{self.endpoint.base_url} closed the connection without answering ({exc})"
+                f"{self.endpoint.shown_url} closed the connection without answering ({exc})"
             ) from exc
         except httpx.HTTPError as exc:
             raise self.transport_error(exc) from exc
@@ -72,7 +74,7 @@ class ServerConnection:
             await client.aclose()
 
     def transport_error(self, exc: Exception) -> RemoteError:
-        where = self.endpoint.base_url
+        where = self.endpoint.shown_url
         timeout = self.endpoint.timeout
         if isinstance(exc, httpx.ConnectTimeout):
             return ServerTimeoutError(
@@ -109,6 +111,20 @@ class ServerConnection:
     def _headers(self) -> dict[str, str]:
         key = self.endpoint.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+async def _read_whole(response: httpx.Response, where: str) -> httpx.Response:
+    """A streamed response read into memory, refused past the reply size limit."""
+    try:
+        body = await read_bounded(response, where)
+    finally:
+        await response.aclose()
+    kept = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_HEADERS}
+    return httpx.Response(response.status_code, headers=kept, content=body, request=response.request)
+
+
+# aiter_bytes has already decoded the body these headers describe.
+_BODY_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 
 
 def _refused(exc: BaseException) -> bool:

@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 SERVER_KINDS = ("auto", "llama.cpp", "koboldcpp", "ollama", "vllm", "openai")
 DEFAULT_TIMEOUT = 120.0
@@ -71,6 +71,20 @@ class Endpoint:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    @property
+    def shown_url(self) -> str:
+        """The base URL to show or store: any user name and password replaced by ``***``."""
+        return redact_url(self.base_url)
+
+    def redact(self, text: str) -> str:
+        """``text`` with this endpoint's URL password and API key replaced by ``***``."""
+        text = text.replace(self.base_url, self.shown_url)
+        password = urlsplit(self.base_url).password
+        for secret in (password, unquote(password or ""), self.api_key()):
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
+
     def with_model(self, model: str) -> "Endpoint":
         return Endpoint(
             self.name, self.base_url, self.api_key_env, model, self.kind, self.timeout, self.n_ctx
@@ -115,9 +129,22 @@ def normalize_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    return f"{scheme}{sep}***@{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def host_of(url: str) -> str:
+    """``host:port`` of a URL, without any user name or password."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
 def endpoint_from_url(url: str, model: str = "") -> Endpoint:
     base = normalize_base_url(url)
-    return Endpoint(name=urlsplit(base).netloc, base_url=base, model=model)
+    return Endpoint(name=host_of(base), base_url=base, model=model)
 
 
 def parse_endpoint(name: str, table: Any) -> Endpoint:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from tui_llm.engine import kv_shift, kv_state
+from tui_llm.engine.llama_class import new_llama
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.models import gguf as gguf_info
@@ -196,8 +197,6 @@ class LlamaCppRunner:
         report("ready", 1.0)
 
     def _load_sync(self, path: Path, settings: LoadSettings) -> ModelInfo:
-        import llama_cpp
-
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
             model_path=str(path),
@@ -217,7 +216,7 @@ class LlamaCppRunner:
             settings.rope_scaling, settings.rope_freq_base, settings.rope_freq_scale, ""
         ).llama_kwargs)
         try:
-            llm = llama_cpp.Llama(**kwargs)
+            llm = new_llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load {path.name}: the file may be truncated or corrupt, "
@@ -441,7 +440,7 @@ def _token_text(llm: Any, token_id: int) -> str:
 
 
 def _model_info(path: Path, llm: Any) -> ModelInfo:
-    meta = dict(llm.metadata or {})
+    meta = {**(llm.metadata or {}), **llm.chat_templates}
     arch = meta.get("general.architecture", "unknown")
     n_ctx_train = int(meta.get(f"{arch}.context_length") or llm._model.n_ctx_train())
     return ModelInfo(

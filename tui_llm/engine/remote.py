@@ -16,12 +16,12 @@ Token counts come from the server's tokenizer when it offers one (llama.cpp's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
-from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
@@ -35,7 +35,7 @@ from tui_llm.engine.contract import (
     Request,
     RunnerError,
 )
-from tui_llm.engine.endpoints import Endpoint
+from tui_llm.engine.endpoints import Endpoint, host_of
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.remote_errors import (
     EndpointNotFoundError,
@@ -107,7 +107,7 @@ class RemoteRunner:
 
     @property
     def model_name(self) -> str:
-        return self.model or urlsplit(self.endpoint.base_url).netloc
+        return self.model or host_of(self.endpoint.base_url)
 
     @property
     def model_path(self) -> None:
@@ -115,7 +115,7 @@ class RemoteRunner:
 
     @property
     def location(self) -> str:
-        return f"{self.endpoint.base_url} ({self.model_name})"
+        return f"{self.endpoint.shown_url} ({self.model_name})"
 
     @property
     def n_ctx(self) -> int:
@@ -262,11 +262,22 @@ class RemoteRunner:
         response = await self._connection.request("GET", "/v1/models")
         if response.status_code >= 400:
             raise wire.status_error(response, "/v1/models", self.endpoint, self.model)
-        return wire.parse_models(wire.json_of(response, self.endpoint.base_url), self.endpoint.base_url)
+        return wire.parse_models(wire.json_of(response, self.endpoint.shown_url), self.endpoint.shown_url)
 
     async def connect(self) -> list[RemoteModel]:
         """List the server's models, pick ours, and learn what the server tells about itself."""
-        where = self.endpoint.base_url
+        try:
+            return await self._connect()
+        except RemoteError as exc:
+            raise self._redacted(exc) from None
+
+    def _redacted(self, exc: RemoteError) -> RemoteError:
+        """The same error, its message without the endpoint's password or API key."""
+        message = self.endpoint.redact(str(exc))
+        return exc if message == str(exc) else type(exc)(message)
+
+    async def _connect(self) -> list[RemoteModel]:
+        where = self.endpoint.shown_url
         try:
             self.models = await self.list_models()
         except EndpointNotFoundError:
@@ -345,15 +356,21 @@ class RemoteRunner:
         streamed = False
         usage: dict[str, int] = {}
         chat = not isinstance(request, str)
-        where = self.endpoint.base_url
+        where = self.endpoint.shown_url
         try:
             response = await self._open_stream(request, sampler)
             try:
-                async for text in wire.reply_texts(response, chat, stats, usage, where):
-                    if stats.completion_tokens == 0:
-                        stats.time_to_first_token = time.perf_counter() - started
-                    stats.completion_tokens += 1
-                    queue.put_nowait(("text", text))
+                pieces = wire.reply_texts(response, chat, stats, usage, where)
+                async with contextlib.aclosing(pieces):
+                    async for text in pieces:
+                        if stats.completion_tokens == 0:
+                            stats.time_to_first_token = time.perf_counter() - started
+                        stats.completion_tokens += 1
+                        queue.put_nowait(("text", text))
+                        if stats.completion_tokens >= sampler.max_tokens:
+                            # The server should have stopped here; whatever it does, we do.
+                            stats.finish_reason = stats.finish_reason or "length"
+                            break
             finally:
                 await response.aclose()
             streamed = True
@@ -374,13 +391,16 @@ class RemoteRunner:
             await self._connection.close()
 
     def _stream_error(self, exc: Exception, got_text: bool) -> RemoteError:
+        return self._redacted(self._worded(exc, got_text))
+
+    def _worded(self, exc: Exception, got_text: bool) -> RemoteError:
         if isinstance(exc, RemoteError):
             return exc
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return wire.ended_early(self.endpoint.base_url, got_text)
+            return wire.ended_early(self.endpoint.shown_url, got_text)
         if isinstance(exc, httpx.HTTPError):
             return self._connection.transport_error(exc)
-        return RemoteError(f"the reply from {self.endpoint.base_url} failed: {exc!r}")
+        return RemoteError(f"the reply from {self.endpoint.shown_url} failed: {exc!r}")
 
     async def _open_stream(self, request: Request, sampler: SamplerSettings) -> httpx.Response:
         path, body = self._body(request, sampler)
@@ -392,9 +412,13 @@ class RemoteRunner:
             path, body = self._body(request, sampler)
             response = await self._connection.request("POST", path, body, stream=True)
         if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-            raise wire.status_error(response, path, self.endpoint, self.model)
+            try:
+                body = await wire.read_bounded(response, self.endpoint.shown_url)
+            finally:
+                await response.aclose()
+            kind = {"content-type": response.headers.get("content-type", "text/plain")}
+            read = httpx.Response(response.status_code, headers=kind, content=body)
+            raise wire.status_error(read, path, self.endpoint, self.model)
         return response
 
     async def _count_prompt(self, request: Request, stats: GenerationStats) -> None:

@@ -140,8 +140,11 @@ async def reply_texts(
     """The text pieces of a streamed reply (or of one JSON reply); records finish reason and usage."""
     if "text/event-stream" not in response.headers.get("content-type", ""):
         # Some servers answer with one JSON reply even when asked to stream.
-        await response.aread()
-        text = choice_text(json_of(response, where), chat, stats, usage, where)
+        try:
+            payload = json.loads(await read_bounded(response, where))
+        except ValueError:
+            raise MalformedResponseError(f"{where} answered with something that is not JSON") from None
+        text = choice_text(payload, chat, stats, usage, where)
         if text:
             yield text
         return
@@ -168,7 +171,7 @@ async def reply_texts(
 async def sse_data(response: httpx.Response, where: str) -> AsyncIterator[str]:
     """The ``data`` of each server-sent event; comments (keep-alive pings) are skipped."""
     data: list[str] = []
-    async for line in response.aiter_lines():
+    async for line in bounded_lines(response, where):
         if not line:
             if data:
                 yield "\n".join(data)
@@ -185,6 +188,46 @@ async def sse_data(response: httpx.Response, where: str) -> AsyncIterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
+
+
+# A reply longer than these is no reply: a broken or hostile server.
+MAX_LINE_BYTES = 1 << 20
+MAX_REPLY_BYTES = 64 << 20
+
+
+def _too_big(where: str, what: str, limit: int) -> MalformedResponseError:
+    return MalformedResponseError(
+        f"{where} sent {what} of more than {limit >> 20} MiB; stopped reading (a broken server?)"
+    )
+
+
+async def read_bounded(response: httpx.Response, where: str) -> bytes:
+    """The whole body, refused past ``MAX_REPLY_BYTES``."""
+    body = bytearray()
+    async for block in response.aiter_bytes():
+        body += block
+        if len(body) > MAX_REPLY_BYTES:
+            raise _too_big(where, "a reply", MAX_REPLY_BYTES)
+    return bytes(body)
+
+
+async def bounded_lines(response: httpx.Response, where: str) -> AsyncIterator[str]:
+    """The body's lines, refused past ``MAX_LINE_BYTES`` a line or ``MAX_REPLY_BYTES`` in all."""
+    pending = bytearray()
+    total = 0
+    async for block in response.aiter_bytes():
+        total += len(block)
+        if total > MAX_REPLY_BYTES:
+            raise _too_big(where, "a reply", MAX_REPLY_BYTES)
+        pending += block
+        *lines, rest = bytes(pending).split(b"\n")
+        pending = bytearray(rest)
+        for line in lines:
+            yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+        if len(pending) > MAX_LINE_BYTES:
+            raise _too_big(where, "a line", MAX_LINE_BYTES)
+    if pending:
+        yield bytes(pending).removesuffix(b"\r").decode("utf-8", errors="replace")
 
 
 def choice_text(
@@ -264,9 +307,9 @@ def token_count(payload: Any) -> int | None:
 # --- statuses -----------------------------------------------------------------
 def status_error(response: httpx.Response, path: str, endpoint: Endpoint, model: str | None) -> RemoteError:
     """The error for an HTTP status of 400 or more, with what the user can do about it."""
-    where = endpoint.base_url
+    where = endpoint.shown_url
     code = response.status_code
-    detail = error_detail(response)
+    detail = endpoint.redact(error_detail(response))
     if code in {401, 403}:
         env = endpoint.api_key_env
         if not env:

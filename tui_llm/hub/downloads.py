@@ -10,6 +10,7 @@ match is deleted, never offered.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -265,7 +266,12 @@ def download_file(
         return existing
     partial_file = partial_path(dest_dir, filename)
     prepare_partial(partial_file, remote)
-    _check_space(dest_dir, remote.size - partial_size(dest_dir, filename), min_free_margin, disk_usage)
+    try:
+        _check_space(dest_dir, remote.size - partial_size(dest_dir, filename), min_free_margin, disk_usage)
+    except NotEnoughSpace:
+        if partial_size(dest_dir, filename) == 0:
+            discard_partial(dest_dir, filename)
+        raise
 
     meter = _Meter(name, remote.size, progress, progress_interval)
     partial = PartialFile(partial_file)
@@ -294,7 +300,7 @@ def download_file(
         discard_partial(dest_dir, filename)
         raise
     except OSError as exc:
-        if exc.errno == 28:  # ENOSPC
+        if exc.errno == errno.ENOSPC:
             raise NotEnoughSpace(
                 f"The disk filled up while downloading {name}; "
                 f"{human_size(partial.offset)} are kept, free some space and run it again to resume"
@@ -360,6 +366,8 @@ def _transfer(
         except DownloadError:
             raise
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise  # download_file words it, with the bytes kept
             if not _is_transient(exc):
                 raise DownloadError(f"{remote.filename}: {exc}") from exc
             failures = 1 if partial.offset > before else failures + 1

@@ -11,53 +11,17 @@ from __future__ import annotations
 import functools
 import mmap
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from tui_llm.models.gguf_types import GGML_TYPES, GGUFError, GGUFInfo, HeaderTruncated, TensorInfo
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 # Arrays longer than this (token lists, merges) are skipped, only their length kept.
 MAX_KEPT_ARRAY = 1024
 
-# ggml tensor type id -> (name, elements per block, bytes per block)
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4),
-    1: ("F16", 1, 2),
-    2: ("Q4_0", 32, 18),
-    3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22),
-    7: ("Q5_1", 32, 24),
-    8: ("Q8_0", 32, 34),
-    9: ("Q8_1", 32, 40),
-    10: ("Q2_K", 256, 84),
-    11: ("Q3_K", 256, 110),
-    12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176),
-    14: ("Q6_K", 256, 210),
-    15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66),
-    17: ("IQ2_XS", 256, 74),
-    18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50),
-    20: ("IQ4_NL", 32, 18),
-    21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82),
-    23: ("IQ4_XS", 256, 136),
-    24: ("I8", 1, 1),
-    25: ("I16", 1, 2),
-    26: ("I32", 1, 4),
-    27: ("I64", 1, 8),
-    28: ("F64", 1, 8),
-    29: ("IQ1_M", 256, 56),
-    30: ("BF16", 1, 2),
-    34: ("TQ1_0", 256, 54),
-    35: ("TQ2_0", 256, 66),
-    39: ("MXFP4", 32, 17),
-    40: ("NVFP4", 64, 36),
-    41: ("Q1_0", 128, 18),
-    42: ("Q2_0", 64, 18),
-}
 
 # general.file_type (llama_ftype) -> the name people use for the quant
 FILE_TYPES: dict[int, str] = {
@@ -76,82 +40,6 @@ _SCALARS: dict[int, str] = {
 }
 _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
-
-
-class GGUFError(ValueError):
-    """The file is not a GGUF model we can read, or it is damaged."""
-
-
-class HeaderTruncated(GGUFError):
-    """The bytes end before the header does: a file cut short, or only its first bytes read."""
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    shape: tuple[int, ...]
-    ggml_type: int
-    offset: int
-    n_bytes: int
-
-    @property
-    def type_name(self) -> str:
-        return GGML_TYPES.get(self.ggml_type, (f"type{self.ggml_type}", 1, 1))[0]
-
-    @property
-    def n_elements(self) -> int:
-        count = 1
-        for dim in self.shape:
-            count *= dim
-        return count
-
-
-@dataclass(frozen=True)
-class GGUFInfo:
-    path: Path
-    version: int
-    file_size: int
-    architecture: str
-    name: str
-    parameter_count: int
-    n_layers: int
-    n_embd: int
-    n_head: int
-    n_head_kv: int
-    key_length: int
-    value_length: int
-    sliding_window: int
-    n_ctx_train: int
-    n_vocab: int
-    n_ff: int
-    file_type: int | None
-    quant: str
-    data_offset: int
-    data_end: int
-    tensors: tuple[TensorInfo, ...] = field(repr=False)
-    chat_template: str | None = field(default=None, repr=False)
-    bos_token_id: int | None = None
-    eos_token_id: int | None = None
-    # n_head_kv per layer when the model varies it (OpenELM, some hybrids); else empty
-    n_head_kv_per_layer: tuple[int, ...] = ()
-    # True for layers using sliding-window attention
-    swa_layers: tuple[bool, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
-    array_lengths: dict[str, int] = field(default_factory=dict, repr=False)
-
-    @property
-    def tensor_bytes(self) -> dict[str, int]:
-        return {t.name: t.n_bytes for t in self.tensors}
-
-    @property
-    def weights_bytes(self) -> int:
-        return sum(t.n_bytes for t in self.tensors)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """A metadata value; ``.name`` style keys are looked up under the architecture."""
-        if key.startswith("."):
-            key = f"{self.architecture}{key}"
-        return self.metadata.get(key, default)
 
 
 class _Reader:
@@ -275,7 +163,7 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
         tensors.append(
             TensorInfo(name, shape, ggml_type, offset, _tensor_bytes(shape, ggml_type, name, path.name))
         )
-    alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
+    alignment = header_alignment(metadata, path.name)
     data_offset = -(-reader.pos // alignment) * alignment
     data_end = data_offset + max((t.offset + t.n_bytes for t in tensors), default=0)
     return _build_info(path, version, size, metadata, array_lengths, tuple(tensors), data_offset, data_end)
@@ -419,7 +307,7 @@ def _read_gguf(path: Path) -> GGUFInfo:
             if size == 0:
                 raise GGUFError(f"{path.name} is empty; it is not a GGUF model")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return _parse(view, size, path)
+                return validate_header(_parse(view, size, path))
     except FileNotFoundError as exc:
         raise GGUFError(f"No such model file: {path}") from exc
     except IsADirectoryError as exc:
@@ -430,6 +318,8 @@ def _read_gguf(path: Path) -> GGUFInfo:
         raise GGUFError(f"{path.name} could not be read: {exc}") from exc
     except (struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
         raise GGUFError(f"{path.name} is truncated or corrupt: {exc}") from exc
+    except RecursionError as exc:
+        raise GGUFError(f"{path.name} is corrupt: its metadata nests arrays too deeply") from exc
 
 
 def read_gguf_head(data: bytes, name: str, file_size: int) -> GGUFInfo:
@@ -452,4 +342,54 @@ def check_complete(path: Path | str) -> GGUFInfo:
             f"but the file has {info.file_size:,} ({missing:,} missing). "
             "The download was probably interrupted; download it again."
         )
+    return info
+
+
+# Header checks: values llama.cpp would abort on, or the fit engine could not
+# hold, refused with words before anything else sees them. The limits are far
+# above any real model.
+MAX_LAYERS = 512  # llama.cpp's LLAMA_MAX_LAYERS
+MAX_CONTEXT = 1 << 24
+MAX_DIMENSION = 1 << 22
+_DIMENSION_KEYS = (
+    "embedding_length", "feed_forward_length", "attention.head_count",
+    "attention.head_count_kv", "attention.key_length", "attention.value_length", "vocab_size",
+)
+
+
+def _crafted(name: str, what: str) -> GGUFError:
+    return GGUFError(f"{name} is corrupt or crafted: {what}; llama.cpp could not load it safely")
+
+
+def header_alignment(metadata: dict[str, Any], name: str) -> int:
+    value = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1):
+        raise _crafted(name, f"general.alignment is {value!r}, not a power of two")
+    return value
+
+
+def _whole_numbers(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def validate_header(info: GGUFInfo) -> GGUFInfo:
+    """Raise GGUFError for header values a real model never has."""
+    name, arch, meta = info.path.name, info.architecture, info.metadata
+    layers = meta.get(f"{arch}.block_count")
+    if layers is not None and (
+        isinstance(layers, bool) or not isinstance(layers, int) or not 1 <= layers <= MAX_LAYERS
+    ):
+        raise _crafted(name, f"{arch}.block_count is {layers!r} (a model has 1 to {MAX_LAYERS} layers)")
+    context = meta.get(f"{arch}.context_length")
+    if context is not None and (
+        isinstance(context, bool) or not isinstance(context, int) or not 1 <= context <= MAX_CONTEXT
+    ):
+        raise _crafted(name, f"{arch}.context_length is {context!r} (limit {MAX_CONTEXT:,} tokens)")
+    for key in _DIMENSION_KEYS:
+        value = meta.get(f"{arch}.{key}")
+        if value is None:
+            continue
+        for item in _whole_numbers(value):
+            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_DIMENSION:
+                raise _crafted(name, f"{arch}.{key} is {item!r} (limit {MAX_DIMENSION:,})")
     return info

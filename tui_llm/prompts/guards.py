@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import functools
 import re
+import string
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -26,7 +27,8 @@ MAX_NUMBER_ARG = 1_000_000
 MAX_INT_BITS = 4096
 
 _BIG_BRACE_SPEC = re.compile(r"\{[^{}]*:[^{}]*\d{7,}")
-_BIG_PERCENT_SPEC = re.compile(r"%[-#0 +]*(\d{7,}|\d*\.\d{7,})")
+_BIG_PERCENT_SPEC = re.compile(r"%(\([^)]*\))?[-#0 +]*(\d{7,}|\d*\.\d{7,})")
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 # Filters that never turn a container into text; every other one may call str() on it.
 _CONTAINER_SAFE_FILTERS = {
     "length", "count", "first", "last", "list", "map", "select", "reject", "selectattr",
@@ -82,19 +84,18 @@ def tick() -> None:
 
 
 def _estimated_chars(value: Any, limit: int = MAX_RENDERED_CHARS) -> int:
-    """Roughly how long ``str(value)`` would be, without building it; stops past ``limit``."""
+    """Roughly how long ``str(value)`` would be, without building it; stops past ``limit``.
+
+    A container reached twice is counted twice, as ``str()`` would write it
+    twice; a cycle therefore runs the count past the limit and is refused.
+    """
     total = 0
     stack = [value]
-    seen: set[int] = set()
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, (list, tuple, set, frozenset, dict, Namespace)):
-            if id(item) in seen:
-                total += 5
-                continue
-            seen.add(id(item))
             if isinstance(item, Namespace):
                 item = object.__getattribute__(item, "_Namespace__attrs")
             if isinstance(item, dict):
@@ -133,16 +134,50 @@ def check_number_args(args: Iterable[Any]) -> None:
             )
 
 
-def check_brace_format(text: str) -> None:
+def _too_long(total: int) -> None:
+    if total > MAX_RENDERED_CHARS:
+        raise Refused(
+            f"the template's format string would build more than {MAX_RENDERED_CHARS:,} characters"
+        )
+
+
+def _digits(text: str | None) -> int:
+    return sum(int(group) for group in re.findall(r"\d+", text or ""))
+
+
+def check_brace_format(text: str, args: Any = (), kwargs: Any = None) -> None:
+    """Bound ``text.format(*args, **kwargs)``: every field may write every argument, padded."""
     if _BIG_BRACE_SPEC.search(text):
         raise Refused("the template used a format string with an enormous width or precision")
+    per_field = _estimated_chars((args, kwargs or {}))
+    total = len(text)
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return  # str.format will refuse it the same way
+    for _literal, field, spec, conversion in fields:
+        if field is None:
+            continue
+        if spec and "{" in spec:
+            raise Refused("the template took a format width or precision from an argument")
+        total += _digits(spec) + per_field * (10 if conversion in ("r", "a") else 1)
+        _too_long(total)
 
 
 def _check_percent_format(text: str, args: Any) -> None:
     if _BIG_PERCENT_SPEC.search(text):
         raise Refused("the template used a format string with an enormous width or precision")
     check_number_args(args if isinstance(args, tuple) else (args,))
-    _estimated_chars(args)
+    per_field = _estimated_chars(args)
+    total = len(text)
+    for match in _PERCENT_FIELD.finditer(text):
+        width, precision, conversion = match.group(1, 2, 3)
+        if conversion == "%":
+            continue
+        stars = (width == "*") + (precision == "*")
+        total += _digits(width) + _digits(precision) + stars * MAX_NUMBER_ARG
+        total += per_field * (10 if conversion in ("r", "a") else 1)
+        _too_long(total)
 
 
 def _int_bits(value: Any) -> int:
@@ -212,9 +247,6 @@ def check_method_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         return (items, *args[1:])
     if name == "replace" and isinstance(owner, str) and len(args) >= 2:
         _check_replace(owner, args[0], args[1])
-    if name in {"format", "format_map"}:
-        _estimated_chars(args)
-        _estimated_chars(kwargs)
     return args
 
 
@@ -245,6 +277,10 @@ def _check_filter(name: str, value: Any, params: tuple[Any, ...], kwargs: dict[s
                 raise Refused("the template's wordwrap would build too long a text")
     elif name == "format" and isinstance(value, str):
         _check_percent_format(value, tuple(params) or kwargs)
+    elif name == "sum":
+        start = _param(params, kwargs, 1, "start", 0)
+        if not isinstance(start, (int, float)):
+            raise Refused("the template may only sum numbers")
     elif name == "tojson":
         indent = _param(params, kwargs, 1, "indent", None)
         separators = _param(params, kwargs, 2, "separators", None)
@@ -308,10 +344,13 @@ def guard_out(context: Any, value: Any) -> str:
 
 
 @pass_context
-def guard_piece(context: Any, value: Any) -> str:
-    return _to_text(value)
-
-
-@pass_context
-def guard_size(context: Any, value: Any) -> Any:
-    return check_result(value)
+def guard_concat(context: Any, values: list[Any]) -> str:
+    """``a ~ b ~ ...``: the pieces as text, refused before a join past the size limit."""
+    pieces, size = [], 0
+    for value in values:
+        text = _to_text(value)
+        size += len(text)
+        if size > MAX_RENDERED_CHARS:
+            raise Refused(f"the template joined a text of more than {MAX_RENDERED_CHARS:,} characters")
+        pieces.append(text)
+    return "".join(pieces)

@@ -38,11 +38,10 @@ from tui_llm.prompts.guards import (
     check_method_call,
     check_number_args,
     check_result,
+    guard_concat,
     guard_filter,
     guard_iter,
     guard_out,
-    guard_piece,
-    guard_size,
     render_budget,
     tick,
 )
@@ -52,8 +51,7 @@ RENDER_TIME_LIMIT = 2.0
 
 _ITER_FILTER = "_tui_guard_iter"
 _OUT_FILTER = "_tui_guard_out"
-_PIECE_FILTER = "_tui_guard_piece"
-_SIZE_FILTER = "_tui_guard_size"
+_CONCAT_FILTER = "_tui_guard_concat"
 
 
 class TemplateRenderError(ValueError):
@@ -82,9 +80,18 @@ class _ChatSandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Any:
         wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            check_brace_format(value.__self__)
-        return wrapped
+        if wrapped is None:
+            return None
+        text = value.__self__
+
+        def checked_format(*args: Any, **kwargs: Any) -> Any:
+            if value.__name__ == "format_map":
+                check_brace_format(text, (), args[0] if args else None)
+            else:
+                check_brace_format(text, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked_format
 
 
 def _filter(node: nodes.Expr, name: str) -> nodes.Filter:
@@ -106,8 +113,7 @@ class _Instrument(NodeTransformer):
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Filter:
         self.generic_visit(node)
-        node.nodes = [_filter(child, _PIECE_FILTER) for child in node.nodes]
-        return _filter(node, _SIZE_FILTER)
+        return _filter(nodes.List(node.nodes, lineno=node.lineno), _CONCAT_FILTER)
 
 
 class _NoFiles(BaseLoader):
@@ -161,8 +167,7 @@ def _environment() -> _ChatSandbox:
     env.filters = {name: guard_filter(name, func) for name, func in env.filters.items()}
     env.filters[_ITER_FILTER] = guard_iter
     env.filters[_OUT_FILTER] = guard_out
-    env.filters[_PIECE_FILTER] = guard_piece
-    env.filters[_SIZE_FILTER] = guard_size
+    env.filters[_CONCAT_FILTER] = guard_concat
     return env
 
 

@@ -23,7 +23,7 @@ from tui_llm.ui.widgets.ordered_input import OrderedInput
 
 
 def describe_endpoint(endpoint: Endpoint) -> str:
-    parts = [endpoint.name, endpoint.base_url]
+    parts = [endpoint.name, endpoint.shown_url]
     if endpoint.api_key_env:
         parts.append(f"key from ${endpoint.api_key_env}")
     if endpoint.kind != "auto":
@@ -119,7 +119,7 @@ class EndpointsScreen(Screen):
         self.models = []
         models_list = self.query_one("#model-list", OptionList)
         models_list.clear_options()
-        self._set_status(f"Connecting to {endpoint.base_url} ...")
+        self._set_status(f"Connecting to {endpoint.shown_url} ...")
         runner = RemoteRunner(endpoint.with_model(""))
         try:
             models = await runner.connect()
@@ -137,7 +137,7 @@ class EndpointsScreen(Screen):
             self.models = [endpoint.model]
             models_list.add_option(Option(endpoint.model, id=endpoint.model))
         self._set_status(
-            f"{len(self.models)} model(s) at {endpoint.base_url} · {runner.kind} server · Enter chats"
+            f"{len(self.models)} model(s) at {endpoint.shown_url} · {runner.kind} server · Enter chats"
         )
         if self.models:
             models_list.highlighted = self._preferred_index(endpoint)
@@ -176,7 +176,7 @@ class EndpointsScreen(Screen):
             return
         config = self.app.config
         if any(e.base_url == endpoint.base_url for e in config.endpoints):
-            self._set_status(f"{endpoint.base_url} is already in config.toml.")
+            self._set_status(f"{endpoint.shown_url} is already in config.toml.")
             return
         config.endpoints.append(endpoint)
         try:

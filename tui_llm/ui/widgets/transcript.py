@@ -27,6 +27,8 @@ from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Static
 
+from tui_llm.safe_text import visible
+
 ROLE_LABELS = {"user": "You", "assistant": "Model", "system": "System", "notice": "·"}
 # Widgets kept for the newest turns: folding starts above TAIL_MAX, down to TAIL_KEEP.
 TAIL_KEEP = 40
@@ -55,11 +57,11 @@ def turn_text(role: str, text: str, label: str | None = None) -> Text:
     body = Text()
     prefix = turn_prefix(role, label)
     if role == "action":
-        body.append(prefix + text, style="bold")
+        body.append(prefix + visible(text), style="bold")
         return body
     if prefix:
         body.append(prefix, style="bold")
-    body.append(text)
+    body.append(visible(text))
     return body
 
 
@@ -182,7 +184,7 @@ class TranscriptEntry:
     def content(self) -> tuple[str, int, bool]:
         """The turn as plain text, how many leading characters are bold, and whether all are."""
         prefix = turn_prefix(self.role, self.label)
-        return prefix + self.text.expandtabs(4), len(prefix), self.role == "action"
+        return prefix + visible(self.text).expandtabs(4), len(prefix), self.role == "action"
 
 
 def _cells(text: str) -> int:

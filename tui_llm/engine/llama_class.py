@@ -1,0 +1,46 @@
+"""The ``llama_cpp.Llama`` the app loads: one that never compiles the file's chat templates.
+
+``Llama.__init__`` reads the GGUF's metadata into ``self.metadata`` and then
+compiles every ``tokenizer.chat_template*`` value in a plain Jinja sandbox,
+whose optimizer folds constant expressions at compile time: a crafted template
+can take minutes or gigabytes before the model is even loaded. The app renders
+prompts itself (:mod:`tui_llm.prompts.sandbox`), so this subclass keeps the
+templates out of ``metadata`` as it is assigned, and the constructor finds none
+to compile. The templates stay available, uncompiled, in ``chat_templates``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+TEMPLATE_KEY = "tokenizer.chat_template"
+
+
+def split_templates(metadata: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(metadata without chat templates, the chat templates by key)."""
+    templates = {k: v for k, v in metadata.items() if k.startswith(TEMPLATE_KEY)}
+    rest = {k: v for k, v in metadata.items() if k not in templates}
+    return rest, templates
+
+
+@functools.lru_cache(maxsize=1)
+def llama_class() -> type:
+    import llama_cpp
+
+    class TemplateFreeLlama(llama_cpp.Llama):
+        chat_templates: dict[str, str] = {}
+
+        @property
+        def metadata(self) -> dict[str, str]:
+            return self._metadata_without_templates
+
+        @metadata.setter
+        def metadata(self, value: dict[str, str]) -> None:
+            self._metadata_without_templates, self.chat_templates = split_templates(dict(value))
+
+    return TemplateFreeLlama
+
+
+def new_llama(**kwargs: Any) -> Any:
+    return llama_class()(**kwargs)
