@@ -23,6 +23,11 @@ Request = Union[Messages, str]
 ProgressCallback = Callable[[str, float], None]
 
 
+class Thought(str):
+    """A piece of reasoning that the engine got apart from the reply text (a server's
+    ``reasoning_content``); ``stream()`` yields it among the text pieces."""
+
+
 class RunnerError(Exception):
     """An engine problem worded for the user."""
 
