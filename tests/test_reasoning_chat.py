@@ -123,3 +123,105 @@ async def test_a_reply_that_only_thinks_says_so_and_keeps_nothing(canned):  # no
     notices = [e.text for e in events if isinstance(e, talk.Notice)]
     assert notices and "wrote no answer" in notices[-1]
     await runner.close()
+
+
+# -- the real engine on the test model, with real reasoning templates --------------
+async def test_thinking_off_reaches_a_template_that_reads_enable_thinking(
+    model_path, llama_templates
+):
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.prompts.templates import PromptTemplate
+
+    qwen3 = PromptTemplate("qwen3", llama_templates["Qwen-Qwen3-0.6B.jinja"], stop=("<|im_end|>",))
+    runner = LlamaCppRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=512), qwen3)
+    try:
+        greedy = SamplerSettings(temperature=0.0, max_tokens=12, seed=1)
+        conversation = Conversation(runner, Session(mode="instruct"), lambda: greedy,
+                                    thinking="off")
+        reply = await conversation.send("Name a colour.")
+        prompt = await runner.render([{"role": "user", "content": "Name a colour."}])
+        assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+        assert reply is not None and reply.text.strip() and reply.reasoning == ""
+
+        conversation.thinking = "on"
+        await conversation.send("Another?")
+        assert not (await runner.render([{"role": "user", "content": "x"}])).endswith("</think>\n\n")
+    finally:
+        await runner.close()
+
+
+async def test_a_prompt_that_opens_the_thought_makes_the_real_models_words_thought(
+    model_path, llama_templates
+):
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.prompts.templates import PromptTemplate
+
+    opened = PromptTemplate("qwen3.5", llama_templates["Qwen3.5-4B.jinja"], stop=("<|im_end|>",))
+    runner = LlamaCppRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=512), opened)
+    try:
+        greedy = SamplerSettings(temperature=0.0, max_tokens=10, seed=1)
+        conversation = Conversation(runner, Session(mode="instruct"), lambda: greedy)
+        events: list = []
+        conversation.subscribe(events.append)
+        assert await conversation.send("Name a colour.") is None  # it never closes the thought
+        thought = "".join(e.piece for e in events if isinstance(e, talk.ReplyThinking))
+        assert thought.strip() and not [e for e in events if isinstance(e, talk.ReplyText)]
+        assert "wrote no answer" in [e.text for e in events if isinstance(e, talk.Notice)][-1]
+    finally:
+        await runner.close()
+
+
+# -- tui-llm chat ------------------------------------------------------------------
+def run_chat(canned, home, *args):  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TUI_LLM_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "tui_llm", "chat", "--endpoint",
+         f"http://127.0.0.1:{canned.server_port}", "--prompt", "Hello", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+THINKING_REPLY = sse(delta(reasoning_content="The user "), delta(reasoning_content="greets."),
+                     delta(content="Hi!"), done(), "[DONE]")
+
+
+def test_the_cli_prints_only_the_answer_and_the_thought_on_request(canned, isolated_home):  # noqa: F811
+    scripted(canned, THINKING_REPLY, THINKING_REPLY, THINKING_REPLY)
+    plain = run_chat(canned, isolated_home)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == "Hi!\n" and "greets" not in plain.stderr
+
+    shown = run_chat(canned, isolated_home, "--show-thinking")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == "Hi!\n" and "The user greets.\n" in shown.stderr
+
+    as_json = run_chat(canned, isolated_home, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert (result["reply"], result["reasoning"], result["reasoning_tokens"]) == (
+        "Hi!", "The user greets.", 2
+    )
+    assert result["finish_reason"] == "stop"
+    assert {"ttft_s", "decode_tok_s", "prompt_tokens", "completion_tokens"} <= set(result)
+
+
+def test_thinking_is_a_choice_on_the_cli_and_in_config(canned, isolated_home):  # noqa: F811
+    bad = run_chat(canned, isolated_home, "--thinking", "maybe")
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr
+    from tui_llm.config import ConfigError, ModelOverrides
+
+    assert ModelOverrides.from_dict({"thinking": "off"}).thinking == "off"
+    try:
+        ModelOverrides.from_dict({"thinking": "lots"})
+    except ConfigError as exc:
+        assert exc.key == "thinking"
+    else:
+        raise AssertionError("a bad thinking value was accepted")

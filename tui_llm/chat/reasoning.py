@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from tui_llm.engine.contract import Thought
+from tui_llm.engine.contract import THINKING_CHOICES, Thought
 
 THOUGHT = "thought"
 ANSWER = "answer"
@@ -231,9 +231,6 @@ _NO_THINK = re.compile(r"/no_think\b")
 def no_think_convention(template_source: str) -> bool:
     """The template knows the ``/no_think`` switch in the system prompt (Qwen3, SmolLM3)."""
     return bool(_NO_THINK.search(template_source))
-
-
-THINKING_CHOICES = ("on", "off", "low", "medium", "high")
 
 
 def thinking_variables(template_source: str, thinking: str) -> dict[str, object]:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tui_llm.chat.conversation import ReplyEnded
     from tui_llm.config import AppConfig
+
+from tui_llm.engine.contract import THINKING_CHOICES
 
 NAME = "chat"
 HELP = "send one prompt to a model and print the reply"
@@ -51,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adventure mode: send the prompt as story text, not as an action")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
+    parser.add_argument("--thinking", choices=THINKING_CHOICES, default=None,
+                        help="a reasoning model: think or not, and how hard, where its template "
+                        "allows (default: the model's setting in config.toml, else its own)")
+    parser.add_argument("--show-thinking", action="store_true",
+                        help="print the model's thought on stderr (stdout gets only the answer)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: reply, reasoning and the reply's figures")
 
 
 def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
@@ -96,7 +107,9 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
-    from tui_llm.chat.conversation import Conversation, Notice, NothingToDo, ReplyEnded, ReplyText
+    from tui_llm.chat.conversation import (
+        Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
+    )
     from tui_llm.chat.sessions import SessionError, save_session
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
@@ -124,15 +137,27 @@ def run(args: argparse.Namespace) -> int:
     failure: list[str] = []
     wrote: list[str] = []
 
+    thought: list[str] = []
+    ended: list[ReplyEnded] = []
+
     def show(event: object) -> None:
-        if isinstance(event, ReplyText):
+        if isinstance(event, ReplyThinking):
+            if args.show_thinking and not args.json:
+                sys.stderr.write(event.piece)
+                sys.stderr.flush()
+            thought.append(event.piece)
+        elif isinstance(event, ReplyText):
+            if thought and not wrote and args.show_thinking and not args.json:
+                sys.stderr.write("\n")
             wrote.append(event.piece)
-            sys.stdout.write(event.piece)
-            sys.stdout.flush()
+            if not args.json:
+                sys.stdout.write(event.piece)
+                sys.stdout.flush()
         elif isinstance(event, Notice):
             print(f"tui-llm: {event.text}", file=sys.stderr)
         elif isinstance(event, ReplyEnded):
-            if wrote:
+            ended.append(event)
+            if wrote and not args.json:
                 sys.stdout.write("\n")
             if event.error:
                 failure.append(event.error)
@@ -151,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             conversation = Conversation(
                 runner, session, lambda: sampler,
                 save=save_session if args.session is not None else None,
+                thinking=args.thinking or config.overrides_for(args.model).thinking or "",
             )
             conversation.subscribe(show)
             try:
@@ -167,4 +193,24 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])
+    if args.json:
+        print(json.dumps(_json_result(ended[-1] if ended else None, "".join(thought)),
+                         ensure_ascii=False))
     return 0
+
+
+def _json_result(ended: "ReplyEnded | None", thought: str) -> dict[str, object]:
+    """What ``--json`` prints: the answer, the thought beside it, and the reply's figures."""
+    turn = ended.turn if ended else None
+    stats = ended.stats if ended else None
+    return {
+        "reply": turn.text if turn else "",
+        "reasoning": turn.reasoning if turn else thought.strip(),
+        "reasoning_s": round(turn.reasoning_s, 3) if turn else 0.0,
+        "reasoning_tokens": turn.reasoning_tokens if turn else 0,
+        "ttft_s": round(stats.time_to_first_token, 4) if stats else 0.0,
+        "decode_tok_s": round(stats.tokens_per_second, 2) if stats else 0.0,
+        "prompt_tokens": stats.prompt_tokens if stats else 0,
+        "completion_tokens": stats.completion_tokens if stats else 0,
+        "finish_reason": stats.finish_reason if stats else "",
+    }
