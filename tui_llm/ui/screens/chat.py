@@ -26,6 +26,7 @@ from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.messages import ModelLoadProgress
+from tui_llm.ui.widgets.reply_draft import ReplyDraft, turn_display
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
@@ -53,6 +54,7 @@ class ChatScreen(Screen):
         Binding("f2", "memory", "Memory", id="chat.memory"),
         Binding("f3", "setup", "Setup", id="chat.setup", show=False),
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
+        Binding("f5", "toggle_thoughts", "Show/fold thoughts", id="chat.thoughts", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
         Binding("ctrl+b", "back", "Back", id="chat.back", show=False),
         Binding("pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False),
@@ -70,10 +72,9 @@ class ChatScreen(Screen):
         self.input_kind = "action"
         self.ready = False
         self._views: list[TranscriptEntry] = []
-        self._pending = ""
         self._reply_view: TranscriptEntry | None = None
-        self._reply_base = ""
-        self._reply_text = ""
+        self._draft = ReplyDraft()
+        self.show_thoughts = False
         self.last_notice = ""
 
     @property
@@ -192,7 +193,8 @@ class ChatScreen(Screen):
 
     def _make_view(self, turn: Turn) -> TranscriptEntry:
         """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
-        view = TranscriptEntry(turn.role, turn.text, self._label(turn.role), _session_view)
+        text = turn_display(turn, self.show_thoughts)
+        view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view)
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
 
@@ -235,12 +237,16 @@ class ChatScreen(Screen):
                 if self._views:
                     self._views.pop().remove()
             case talk.TurnChanged(index=index, turn=turn):
-                self._views[index].set_text(turn.text)
+                self._views[index].set_text(turn_display(turn, self.show_thoughts))
             case talk.ReplyStarted(continuing=continuing, base=base):
                 self._start_reply(continuing, base)
-            case talk.ReplyText(piece=piece):
-                self._pending += piece
-                if not self._reply_text:
+            case talk.ReplyThinking(piece=piece) | talk.ReplyText(piece=piece):
+                first = self._draft.shown_nothing
+                if isinstance(event, talk.ReplyThinking):
+                    self._draft.add_thought(piece)
+                else:
+                    self._draft.add_text(piece)
+                if first:
                     self._flush()  # the first words show at once; the rest at the flush rate
             case talk.ReplyEnded():
                 self._end_reply(event)
@@ -262,9 +268,7 @@ class ChatScreen(Screen):
             self._reply_view = self._views[-1]
         else:
             self._reply_view = self._add_view(Turn("assistant", ""), track=False)
-        self._reply_base = base
-        self._reply_text = ""
-        self._pending = ""
+        self._draft = ReplyDraft(base)
         self._flush_timer.resume()
         self._set_status("Thinking ...")
 
@@ -275,7 +279,7 @@ class ChatScreen(Screen):
         if event.turn is None:
             if view is not None:
                 if event.continuing:
-                    view.set_text(self._reply_base)
+                    view.set_text(self._draft.base)
                 else:
                     view.remove()
             if event.error:
@@ -284,17 +288,23 @@ class ChatScreen(Screen):
         elif view is not None:
             if not event.continuing:
                 self._views.append(view)
-            view.set_text(event.turn.text + (" [stopped]" if event.stats.cancelled else ""))
+            shown = turn_display(event.turn, self.show_thoughts)
+            view.set_text(shown + (" [stopped]" if event.stats.cancelled else ""))
         self.query_one("#prompt", Input).focus()
         self._update_status()
 
     def _flush(self) -> None:
-        if not self._pending or self._reply_view is None:
+        if self._reply_view is None or not (self._draft.dirty or self._draft.thinking):
             return
-        self._reply_text += self._pending
-        self._pending = ""
-        self._reply_view.set_text(self._reply_base + self._reply_text)
+        self._reply_view.set_text(self._draft.display(self.show_thoughts))
         self.query_one(Transcript).follow()
+
+    def action_toggle_thoughts(self) -> None:
+        """Show or fold the models' thoughts, in every reply."""
+        self.show_thoughts = not self.show_thoughts
+        for view, turn in zip(self._views, self.session.turns):
+            view.set_text(turn_display(turn, self.show_thoughts))
+        self._flush()
 
     # -- saving ---------------------------------------------------------
     def _save(self, session: Session) -> None:
@@ -444,13 +454,7 @@ class ChatScreen(Screen):
 
     def action_scroll_transcript(self, direction: int) -> None:
         """The transcript never takes focus, so the prompt keeps the keys: scroll it from here."""
-        transcript = self.query_one(Transcript)
-        if direction < 0:
-            transcript.scroll_page_up(animate=False)
-        elif direction > 0:
-            transcript.scroll_page_down(animate=False)
-        else:
-            transcript.scroll_end(animate=False)
+        self.query_one(Transcript).scroll_pages(direction)
 
     def action_back(self) -> None:
         self.conversation.stop()
