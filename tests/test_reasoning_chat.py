@@ -225,3 +225,28 @@ def test_thinking_is_a_choice_on_the_cli_and_in_config(canned, isolated_home):  
         assert exc.key == "thinking"
     else:
         raise AssertionError("a bad thinking value was accepted")
+
+
+async def test_control_token_markers_come_out_as_text_only_for_templates_that_use_them(
+    model_path, llama_templates
+):
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.prompts.templates import CHATML, PromptTemplate
+
+    harmony = PromptTemplate("gpt-oss", llama_templates["openai-gpt-oss-120b.jinja"])
+    runner = LlamaCppRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=512), harmony)
+    try:
+        control = await runner.tokenize("<|im_start|>")  # a control token of the test model
+        assert len(control) == 1
+        greedy = SamplerSettings(temperature=0.0, max_tokens=4)
+        # The switch is set per reply, from the template in use; create_completion
+        # detokenizes through the same tokenizer.
+        [piece async for piece in runner.stream("Hello", greedy)]
+        assert runner._llm.detokenize(control) == b"<|im_start|>"
+        runner.set_template(CHATML, "test")
+        [piece async for piece in runner.stream("Hello", greedy)]
+        assert runner._llm.detokenize(control) == b""
+    finally:
+        await runner.close()
