@@ -250,3 +250,17 @@ async def test_control_token_markers_come_out_as_text_only_for_templates_that_us
         assert runner._llm.detokenize(control) == b""
     finally:
         await runner.close()
+
+
+async def test_thinking_reaches_a_server_that_renders_the_template(canned):  # noqa: F811
+    runner = scripted(canned, *[sse(delta(content="Ok."), done(), "[DONE]")] * 3)
+    conversation = Conversation(runner, Session(mode="instruct"), lambda: SAMPLER, thinking="off")
+    await conversation.send("Hi")
+    conversation.thinking = "low"
+    await conversation.send("Again")
+    first, second = chat_bodies(canned)
+    assert first["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "reasoning_effort" not in first
+    assert second["chat_template_kwargs"] == {"enable_thinking": True, "reasoning_effort": "low"}
+    assert second["reasoning_effort"] == "low"
+    await runner.close()

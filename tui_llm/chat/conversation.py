@@ -279,10 +279,11 @@ class Conversation:
     def _apply_thinking(self) -> None:
         """The template variables that turn thinking on or off, where the template reads them."""
         runner = self.runner
-        if not self.thinking or not runner.loaded:
+        if not self.thinking:
             return
         template = runner.template
-        wanted = thinking_variables(template.source, self.thinking)
+        known = runner.capabilities.renders_locally
+        wanted = thinking_variables(template.source if known else None, self.thinking)
         if any(template.extra.get(name) != value for name, value in wanted.items()):
             runner.set_template(template.with_variables(**wanted), runner.template_reason)
 

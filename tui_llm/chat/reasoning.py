@@ -233,16 +233,21 @@ def no_think_convention(template_source: str) -> bool:
     return bool(_NO_THINK.search(template_source))
 
 
-def thinking_variables(template_source: str, thinking: str) -> dict[str, object]:
-    """The template variables that say ``thinking`` to templates that read them."""
+def thinking_variables(template_source: str | None, thinking: str) -> dict[str, object]:
+    """The template variables that say ``thinking`` to templates that read them.
+
+    ``None``: the template is not known here (a server renders it), so both go.
+    """
     if not thinking:
         return {}
     if thinking not in THINKING_CHOICES:
         raise ValueError(f"thinking must be one of {', '.join(THINKING_CHOICES)}, not {thinking!r}")
     variables: dict[str, object] = {}
-    if "enable_thinking" in template_source:
+    if template_source is None or "enable_thinking" in template_source:
         variables["enable_thinking"] = thinking != "off"
-    if "reasoning_effort" in template_source and thinking in ("low", "medium", "high"):
+    if (template_source is None or "reasoning_effort" in template_source) and thinking in (
+        "low", "medium", "high"
+    ):
         variables["reasoning_effort"] = thinking
     return variables
 

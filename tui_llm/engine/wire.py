@@ -129,6 +129,20 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
     return body
 
 
+def template_fields(variables: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Chat template variables (``enable_thinking``...) for a server that renders the template.
+
+    llama.cpp's server and vLLM pass ``chat_template_kwargs`` to the template;
+    ``reasoning_effort`` is also a request field of OpenAI's API.
+    """
+    body: dict[str, Any] = {}
+    if variables and kind in {"llama.cpp", "vllm", "generic"}:
+        body["chat_template_kwargs"] = dict(variables)
+    if "reasoning_effort" in variables:
+        body["reasoning_effort"] = variables["reasoning_effort"]
+    return body
+
+
 # --- replies ------------------------------------------------------------------
 async def reply_texts(
     response: httpx.Response,
