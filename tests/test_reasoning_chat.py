@@ -264,3 +264,25 @@ async def test_thinking_reaches_a_server_that_renders_the_template(canned):  # n
     assert second["chat_template_kwargs"] == {"enable_thinking": True, "reasoning_effort": "low"}
     assert second["reasoning_effort"] == "low"
     await runner.close()
+
+
+async def test_old_thoughts_take_no_room_in_the_context(model_path):
+    from tui_llm.chat.context import assemble
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings
+
+    runner = LlamaCppRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=512))
+    try:
+        session = Session(mode="instruct")
+        session.add("user", "Hi")
+        session.add("assistant", "Hello!").reasoning = "a very long thought " * 400
+        session.add("user", "How are you?")
+        with_thought = await assemble(session, runner, SAMPLER)
+        session.turns[1].reasoning = ""
+        without = await assemble(session, runner, SAMPLER)
+        assert with_thought.prompt_tokens == without.prompt_tokens < 100
+        assert with_thought.dropped_turns == 0
+        assert "long thought" not in str(with_thought.request)
+    finally:
+        await runner.close()

@@ -61,3 +61,20 @@ async def test_while_it_thinks_the_line_counts_and_the_thought_stays_out_of_sigh
         assert "hmm" not in live_line() and "\n" not in live_line()
         await wait_until(pilot, lambda: not screen.generating)
         assert screen.session.last_reply.text == "Done."
+
+
+async def test_the_models_thinking_setting_from_config_reaches_its_template(tmp_path):
+    from tui_llm.config import ModelOverrides
+
+    runner = FakeRunner(["Plain answer."])
+    await runner.load(tmp_path / "thinker.gguf")
+    config = AppConfig(sampler=SamplerSettings(max_tokens=64), load=LoadSettings(n_ctx=512),
+                       models={"thinker.gguf": ModelOverrides(thinking="off")})
+    app = make_app(config=config, runner=runner, start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        assert screen.conversation.thinking == "off"
+        await pilot.press(*"Hi", "enter")
+        await wait_until(pilot, lambda: screen.session.last_reply is not None and not screen.generating)
+        assert runner.template.extra == {"enable_thinking": False}

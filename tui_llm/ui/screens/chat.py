@@ -85,9 +85,7 @@ class ChatScreen(Screen):
     def generating(self) -> bool:
         return self.conversation.busy
 
-    @property
-    def is_busy(self) -> bool:
-        return self.conversation.busy
+    is_busy = generating
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -173,6 +171,7 @@ class ChatScreen(Screen):
 
     def _became_ready(self) -> None:
         self.ready = True
+        self.conversation.thinking = self.app.config.overrides_for(self.runner.model_path).thinking or ""
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         self._update_input()
