@@ -78,3 +78,34 @@ async def test_the_models_thinking_setting_from_config_reaches_its_template(tmp_
         await pilot.press(*"Hi", "enter")
         await wait_until(pilot, lambda: screen.session.last_reply is not None and not screen.generating)
         assert runner.template.extra == {"enable_thinking": False}
+
+
+async def test_thinking_chosen_in_settings_applies_to_the_next_reply(tmp_path):
+    from textual.widgets import Select
+
+    from tui_llm.ui.screens.settings import SettingsScreen
+
+    runner = FakeRunner(["One.", "Two."])
+    await runner.load(tmp_path / "thinker.gguf")
+    config = AppConfig(sampler=SamplerSettings(max_tokens=64), load=LoadSettings(n_ctx=512))
+    app = make_app(config=config, runner=runner, start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        chat = app.screen
+        await pilot.press(*"Hi", "enter")
+        await wait_until(pilot, lambda: chat.session.last_reply is not None and not chat.generating)
+        assert runner.template.extra == {}
+
+        app.open_registered("settings")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen)
+                         and app.screen.query("#model-thinking"))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.screen.query_one("#model-thinking", Select).value = "off"
+        await pilot.pause()
+        assert config.overrides_for(tmp_path / "thinker.gguf").thinking == "off"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is chat)
+        await pilot.press(*"Again", "enter")
+        await wait_until(pilot, lambda: len(chat.session.turns) == 4 and not chat.generating)
+        assert runner.template.extra == {"enable_thinking": False}

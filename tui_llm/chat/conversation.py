@@ -127,10 +127,10 @@ class Conversation:
         session: Session | None = None,
         sampler: Callable[[], SamplerSettings] = SamplerSettings,
         save: Callable[[Session], None] | None = None,
-        thinking: str = "",
+        thinking: str | Callable[[], str] = "",
     ) -> None:
         self.runner = runner
-        self.thinking = thinking  # "", on, off, low, medium, high: see chat/reasoning.py
+        self.thinking = thinking
         self.session = session or Session()
         self._sampler = sampler
         self._save_hook = save
@@ -138,6 +138,15 @@ class Conversation:
         self._cancel = threading.Event()
         self.busy = False
         self.session.start_with_greeting()
+
+    @property
+    def thinking(self) -> str:
+        """"", on, off, low, medium or high (see chat/reasoning.py), read at each reply."""
+        return self._thinking()
+
+    @thinking.setter
+    def thinking(self, value: str | Callable[[], str]) -> None:
+        self._thinking = value if callable(value) else (lambda: value)
 
     # -- events ----------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -279,11 +288,12 @@ class Conversation:
     def _apply_thinking(self) -> None:
         """The template variables that turn thinking on or off, where the template reads them."""
         runner = self.runner
-        if not self.thinking:
+        thinking = self.thinking
+        if not thinking:
             return
         template = runner.template
         known = runner.capabilities.renders_locally
-        wanted = thinking_variables(template.source if known else None, self.thinking)
+        wanted = thinking_variables(template.source if known else None, thinking)
         if any(template.extra.get(name) != value for name, value in wanted.items()):
             runner.set_template(template.with_variables(**wanted), runner.template_reason)
 

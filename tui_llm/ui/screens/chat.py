@@ -67,7 +67,8 @@ class ChatScreen(Screen):
         self.runner = runner
         self.model_path = model_path
         self._saver = SessionSaver()
-        self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save)
+        self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save,
+                                         thinking=lambda: self.app.config.overrides_for(runner.model_path).thinking or "")
         self.conversation.subscribe(self._on_event)
         self.input_kind = "action"
         self.ready = False
@@ -171,7 +172,6 @@ class ChatScreen(Screen):
 
     def _became_ready(self) -> None:
         self.ready = True
-        self.conversation.thinking = self.app.config.overrides_for(self.runner.model_path).thinking or ""
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         self._update_input()
