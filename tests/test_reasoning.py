@@ -158,3 +158,17 @@ def test_no_think_goes_into_the_system_prompt_only_where_the_template_follows_it
     assert with_no_think(CONVERSATION[1:], convention, "off")[0] == {
         "role": "system", "content": "/no_think"
     }
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_a_thought_opened_out_of_sight_is_found_at_its_end(size):
+    parser = detect_format("").parser()
+    parts = []
+    text = "The user greets.\n</think>\n\nHello!"
+    for at in range(0, len(text), size):
+        parts += parser.feed(text[at:at + size])
+    parts += parser.finish()
+    assert parser.late_thought == "The user greets.\n"
+    assert "".join(t for _, t in parts) == "The user greets.\nHello!"
+    assert split_reasoning("No tags at all.") == ("", "No tags at all.")
+    assert detect_format("").parser().late_thought is None

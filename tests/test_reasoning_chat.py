@@ -286,3 +286,12 @@ async def test_old_thoughts_take_no_room_in_the_context(model_path):
         assert "long thought" not in str(with_thought.request)
     finally:
         await runner.close()
+
+
+async def test_a_server_that_opened_the_thought_itself_still_gets_a_clean_reply(canned):  # noqa: F811
+    runner = scripted(canned, sse(delta(content="Greeting, "), delta(content="so greet.</th"),
+                                  delta(content="ink>\n\nHello!"), done(), "[DONE]"))
+    conversation = Conversation(runner, Session(mode="instruct"), lambda: SAMPLER)
+    reply = await conversation.send("Hi")
+    assert (reply.text, reply.reasoning) == ("Hello!", "Greeting, so greet.")
+    await runner.close()

@@ -225,6 +225,7 @@ class Conversation:
         base = session.turns[-1].text if continuing else ""
         pieces: list[str] = []
         thought = _Thought()
+        parser = ReasoningFormat(THINK).parser()
         error = ""
         try:
             self._emit(ReplyStarted(continuing, base))
@@ -251,6 +252,10 @@ class Conversation:
                 error = str(exc)
             stats = self.runner.last_stats
             text = "".join(pieces)
+            if not error and parser.late_thought is not None:
+                # shown as answer while it streamed: the reply view shows it right at the end
+                thought.add(parser.late_thought)
+                text = text[len(parser.late_thought):]
             if error or not text.strip():
                 self._emit(ReplyEnded(None, continuing, stats, error))
                 self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled))

@@ -81,6 +81,9 @@ class ReasoningParser:
     """Feed text pieces; get back (kind, text) parts, kind THOUGHT or ANSWER."""
 
     done = False  # the model's own end marker was seen: the reply is over
+    # The thought was opened where this parser could not see it (a server's prompt) and
+    # only its end came: what was given out as answer before it, and is thought.
+    late_thought: str | None = None
 
     def feed(self, piece: str) -> list[tuple[str, str]]:
         if isinstance(piece, Thought):
@@ -113,13 +116,14 @@ class MarkerParser(ReasoningParser):
         self.thought_seen = starts_inside
         self._pending = ""
         self._answer_started = False
+        self._answer = ""
 
     def _markers(self) -> tuple[str, ...]:
         if self.inside:
             return (self.style.close,)
         markers = [self.style.answer_end] if self.style.answer_end else []
         if not self.thought_seen:
-            markers.append(self.style.open)
+            markers += [self.style.open, self.style.close]
         return tuple(markers)
 
     def _feed(self, piece: str) -> list[tuple[str, str]]:
@@ -141,6 +145,9 @@ class MarkerParser(ReasoningParser):
                 self.done = True
             elif self.inside:
                 self.inside = False
+            elif marker == self.style.close:
+                self.late_thought, self._answer = self._answer, ""
+                self.thought_seen, self._answer_started = True, False
             else:
                 self.inside = self.thought_seen = True
         return parts
@@ -156,6 +163,7 @@ class MarkerParser(ReasoningParser):
             if not text:
                 return
             self._answer_started = True
+        self._answer += text
         parts.append((ANSWER, text))
 
     def finish(self) -> list[tuple[str, str]]:
