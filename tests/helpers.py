@@ -171,3 +171,31 @@ class FakeRunner:
 
     async def close(self) -> None:
         self.closed = True
+
+
+
+NAMED_KEYS = {
+    "enter", "tab", "shift+tab", "backspace", "delete", "end", "home", "left", "right",
+    "up", "down", "escape", "pageup", "pagedown", "ctrl+s",
+}
+
+
+def burst(app, *keys: str) -> None:
+    """Send keys the way a terminal over SSH delivers them: all at once, nothing waits.
+
+    ``pilot.press`` lets the app settle after every key, which hides ordering bugs.
+    Each argument is a key name from ``NAMED_KEYS`` or text typed as it is.
+    """
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for item in keys:
+        for name in [item] if item in NAMED_KEYS else list(item):
+            character = None
+            if len(name) == 1:
+                character = name
+                if not name.isalnum():
+                    name = _character_to_key(name)
+            event = events.Key(name, character)
+            event.set_sender(app)
+            app._driver.send_message(event)

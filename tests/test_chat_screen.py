@@ -134,7 +134,7 @@ async def test_f1_lists_every_key_including_those_the_footer_cuts_off():
         await wait_until(pilot, lambda: isinstance(app.screen, KeysDialog))
         rows = dict(app.screen.rows)
         assert rows["f3"] == "Setup" and rows["f4"] == "Edit" and rows["^b"] == "Back"
-        assert rows["^c"] == "Stop / quit"
+        assert rows["^c"] == "Stop"
         assert "^t" not in rows  # Action/Story exists only in adventure mode
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
@@ -173,3 +173,54 @@ async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus():
         await pilot.press("ctrl+end")
         await pilot.pause()
         assert transcript.scroll_y == bottom
+
+
+async def test_the_status_line_is_live_while_streaming_and_never_stale():
+    runner = FakeRunner([" word" * 60, "Short."], delay=0.03, model_name="tiny")
+    app = make_app(config=make_config(), runner=runner, start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+
+        def status() -> str:
+            return str(screen.query_one("#status").render())
+
+        await pilot.press(*"Go", "enter")
+        await wait_until(pilot, lambda: "writing" in status() and "tok/s" in status())
+        assert "Thinking" not in status()
+        await wait_until(pilot, lambda: not screen.generating)
+        assert "ctx " in status() and "tok/s" in status() and "writing" not in status()
+        await pilot.press("ctrl+z")  # the reply goes: its figures go with it
+        await pilot.pause()
+        assert "ctx " not in status() and "tok/s" not in status()
+
+
+async def test_a_failed_load_says_so_in_the_prompt_and_status(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model")
+    app = make_app(config=make_config(), runner=FakeRunner(loaded=False), model_path=broken)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen)
+                         and "Could not load" in app.screen.last_notice)
+        await pilot.pause()
+        screen = app.screen
+        assert "No model loaded" in str(screen.query_one("#status").render())
+        assert screen.query_one("#prompt", Input).placeholder == "No model loaded"
+
+
+async def test_the_last_reply_can_be_copied_and_saved():
+    from tui_llm import locations
+
+    app = make_app(config=make_config(), runner=FakeRunner(["Copy me, please."]), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        screen = app.screen
+        await pilot.press(*"Hi", "enter")
+        await wait_until(pilot, lambda: len(screen.session.turns) == 2 and not screen.generating)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "Copy me, please."
+        await pilot.press("ctrl+s")
+        exports = locations.data_dir() / "exports"
+        await wait_until(pilot, lambda: exports.is_dir() and any(exports.glob("*-reply-*.md")))
+        saved = next(exports.glob("*-reply-*.md"))
+        assert saved.read_text(encoding="utf-8") == "Copy me, please.\n"

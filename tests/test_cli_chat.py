@@ -24,6 +24,18 @@ def test_chat_prints_one_reply_and_exits_zero(model_path, isolated_home):
     assert "Traceback" not in done.stderr
 
 
+def test_chat_past_the_trained_context_says_which_rope_scaling_it_uses(model_path, isolated_home):
+    done = run_cli("chat", "--model", str(model_path), "--prompt", "Name a colour.", "--ctx", "16384",
+                   "--rope-scaling", "yarn", "--max-tokens", "8", "--seed", "7", env_home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "YaRN RoPE scaling (scale 0.5), as chosen. Quality may drop" in done.stderr
+    bad = run_cli("chat", "--model", str(model_path), "--prompt", "hi", "--rope-freq-base", "-1",
+                  env_home=isolated_home)
+    assert bad.returncode == 2 and "rope_freq_base must be between 0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_chat_reads_the_prompt_from_stdin(model_path, isolated_home):
     done = run_cli("chat", "--model", str(model_path), "--prompt", "-", "--max-tokens", "8",
                    env_home=isolated_home, stdin="Say yes.")
@@ -163,3 +175,17 @@ def test_a_model_without_its_own_template_gets_the_preset_its_name_names(model_p
                    "--max-tokens", "4", "--seed", "1", env_home=isolated_home)
     assert done.returncode == 0, done.stderr
     assert load_session(chat).template == "gemma"
+
+
+def test_random_means_random_between_launches_and_a_seed_repeats(model_path, isolated_home):
+    config = isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[sampler]\ntemperature = 1.5\nmin_p = 0.0\n", encoding="utf-8")
+    ask = ("chat", "--model", str(model_path), "--prompt", "Invent a name for a ship.",
+           "--max-tokens", "24")
+    unseeded = [run_cli(*ask, env_home=isolated_home) for _ in range(3)]
+    assert all(done.returncode == 0 for done in unseeded), unseeded[0].stderr
+    assert len({done.stdout for done in unseeded}) > 1, "three launches gave the same reply"
+    seeded = [run_cli(*ask, "--seed", "42", env_home=isolated_home) for _ in range(2)]
+    assert seeded[0].returncode == 0, seeded[0].stderr
+    assert seeded[0].stdout == seeded[1].stdout and seeded[0].stdout.strip()

@@ -99,9 +99,28 @@ def test_fit_with_a_gpu_llama_cpp_cannot_use(model_path, capsys, monkeypatch):
     assert "\nNote  " in out and "no GPU support" in out and "free RAM" in out
 
 
-def test_fit_beyond_the_training_context_warns(model_path, capsys):
-    assert main(["fit", str(model_path), "--ctx", "16384"]) == 0
-    assert "beyond the 8,192 the model was trained on" in capsys.readouterr().out
+def test_fit_beyond_the_training_context_proposes_rope_scaling_and_counts_it(model_path, capsys):
+    assert main(["fit", str(model_path), "--ctx", "8192", "--vram-gb", "0", "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["rope"]["scaling"] == "auto" and trained["rope"]["note"] == ""
+    assert trained["max_context"] == 8192 and trained["max_context_with_rope_scaling"] == 4 * 8192
+    assert main(["fit", str(model_path), "--ctx", "16384", "--vram-gb", "0", "--json"]) == 0
+    doubled = json.loads(capsys.readouterr().out)
+    assert doubled["rope"]["scaling"] == "yarn" and doubled["rope"]["freq_scale"] == 0.5
+    # Twice the context: twice the KV cache, a larger compute buffer.
+    assert doubled["breakdown"]["ram"]["kv"] == 2 * trained["breakdown"]["ram"]["kv"]
+    assert doubled["breakdown"]["ram"]["compute"] > trained["breakdown"]["ram"]["compute"]
+    assert main(["fit", str(model_path), "--ctx", "16384", "--rope-scaling", "linear"]) == 0
+    out = capsys.readouterr().out
+    assert "with RoPE scaling, quality may drop" in out
+    assert "RoPE: linear RoPE scaling (scale 0.5), as chosen. Quality may drop" in out
+
+
+def test_bad_rope_options_are_usage_errors(model_path, capsys):
+    assert main(["fit", str(model_path), "--rope-freq-scale", "99"]) == 2
+    assert "rope_freq_scale must be between 0 and 16" in capsys.readouterr().err
+    done = run_cli("fit", str(model_path), "--rope-scaling", "ntk")
+    assert done.returncode == 2 and "invalid choice: 'ntk'" in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [

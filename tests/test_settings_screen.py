@@ -237,3 +237,36 @@ async def test_with_a_loaded_model_changes_reach_the_next_reply(model_path):
         await wait_until(pilot, lambda: chat.messages and chat.messages[-1]["role"] == "assistant")
         assert 1 <= app.runner.last_stats.completion_tokens <= 3
         assert "### Instruction:\nHello" in await app.runner.render(chat.messages[-2:-1])
+
+
+async def test_a_context_past_the_trained_length_says_which_rope_scaling_it_gets(model_path):
+    config = AppConfig(load=LoadSettings(n_ctx=1024))
+    app = make_app(config=config, model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
+        app.open_registered("settings")
+        screen = await open_settings(pilot)
+        assert row(screen, "model", "n_ctx").note.startswith("This model's context size")
+
+        await focus(pilot, screen, "model-n_ctx")
+        await retype(pilot, "16384")
+        note = row(screen, "model", "n_ctx").note
+        assert "2x the training length: using YaRN RoPE scaling (scale 0.5)" in note
+        assert "Quality may drop" in screen.query_one("#settings-help").render().plain
+
+        await focus(pilot, screen, "model-rope_scaling")
+        await retype(pilot, "ntk")
+        assert "RoPE scaling must be one of auto, none, linear, yarn" in row(screen, "model", "rope_scaling").note
+        assert config.load_for(model_path).rope_scaling == "auto"
+        await retype(pilot, "Linear")
+        assert config.overrides_for(model_path).rope_scaling == "linear"
+        assert "linear RoPE scaling (scale 0.5), as chosen" in row(screen, "model", "n_ctx").note
+
+        await focus(pilot, screen, "model-rope_freq_base")
+        await retype(pilot, "250000")
+        assert config.load_for(model_path).rope_freq_base == 250000.0
+
+        await pilot.press("ctrl+s")
+        await pilot.app.workers.wait_for_complete()
+        saved = load_config(locations.config_file()).overrides_for(model_path)
+        assert (saved.n_ctx, saved.rope_scaling, saved.rope_freq_base) == (16384, "linear", 250000.0)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from gguf_writer import write_gguf
 from helpers import FakeRunner, wait_until
+from model_folders import ggml_bytes, transformers_folder
 from textual.pilot import Pilot
 from textual.widgets import Input, RichLog
 
@@ -126,6 +127,19 @@ def test_catalog(snap_compare):
 def test_local_models(snap_compare):
     a_model_on_disk()
     assert snap_compare(pinned_app(), run_before=open_registered("local-models", lambda s: s.scanned))
+
+
+def test_local_models_other_formats(snap_compare):
+    a_model_on_disk()
+    transformers_folder(locations.models_dir() / "Llama-2-7B-Chat-GPTQ", {"quant_method": "gptq", "bits": 4})
+    (locations.models_dir() / "llama-7b.ggmlv3.q4_0.bin").write_bytes(ggml_bytes(b"ggjt"))
+
+    async def run_before(pilot: Pilot) -> None:
+        await open_registered("local-models", lambda s: s.scanned)(pilot)
+        await pilot.press("down")
+        await pilot.pause()
+
+    assert snap_compare(pinned_app(), run_before=run_before)
 
 
 def test_downloads(snap_compare):

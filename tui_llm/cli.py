@@ -63,8 +63,14 @@ def run_app(args: argparse.Namespace) -> int:
     if args.endpoint:
         return run_remote_app(args)
     model = args.model.expanduser() if args.model else None
-    if model is not None and not model.is_file():
-        raise UserError(f"No such model file: {model}")
+    if model is not None:
+        from tui_llm.engine.contract import ModelLoadError
+        from tui_llm.engine.llama import check_model_file
+
+        try:
+            check_model_file(model)
+        except ModelLoadError as exc:
+            raise UserError(str(exc)) from None
     app = make_app(model_path=model, start="starter" if args.starter else "home")
     app.run()
     return 0

@@ -40,6 +40,9 @@ class ModelOverrides:
     sampler_preset: str | None = None
     n_ctx: int | None = None
     n_gpu_layers: int | None = None
+    rope_scaling: str | None = None
+    rope_freq_base: float | None = None
+    rope_freq_scale: float | None = None
     thinking: str | None = None  # a reasoning model: on, off, low, medium or high
 
     def is_empty(self) -> bool:
@@ -65,12 +68,8 @@ class ModelOverrides:
         return overrides
 
     def load_changes(self) -> dict[str, Any]:
-        changes: dict[str, Any] = {}
-        if self.n_ctx is not None:
-            changes["n_ctx"] = self.n_ctx
-        if self.n_gpu_layers is not None:
-            changes["n_gpu_layers"] = self.n_gpu_layers
-        return changes
+        names = ("n_ctx", "n_gpu_layers", "rope_scaling", "rope_freq_base", "rope_freq_scale")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
 @dataclass

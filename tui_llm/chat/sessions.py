@@ -402,3 +402,15 @@ def export_markdown(session: Session, target: Path | None = None) -> Path:
     except OSError as exc:
         raise SessionError(f"could not export to {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def save_reply(text: str, session: Session) -> Path:
+    """Write one reply as a Markdown file beside the session exports; returns where."""
+    stem = session.path.stem if session.path else re.sub(r"\W+", "-", session.display_title())
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = locations.data_dir() / "exports" / f"{stem}-reply-{stamp}.md"
+    try:
+        write_atomic(target, text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise SessionError(f"could not save the reply to {target}: {exc.strerror or exc}") from exc
+    return target

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui_llm.commands._load_args import add_rope_arguments, rope_changes
+
 if TYPE_CHECKING:
     from tui_llm.chat.conversation import ReplyEnded
     from tui_llm.config import AppConfig
@@ -42,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session", type=Path, default=None,
                         help="session file to continue and save into (created if missing)")
     parser.add_argument("--max-tokens", type=int, default=None, help="reply length limit")
-    parser.add_argument("--ctx", type=int, default=None, help="context size in tokens")
+    parser.add_argument("--ctx", type=int, default=None,
+                        help="context size in tokens (past the model's trained length: see --rope-scaling)")
+    add_rope_arguments(parser)
     parser.add_argument("--seed", type=int, default=None,
                         help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             sampler = sampler.with_changes(max_tokens=args.max_tokens)
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
-        load_changes = {"n_ctx": args.ctx} if args.ctx else {}
+        load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
@@ -170,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 plan = await asyncio.to_thread(
                     lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
                 )
+                if plan.rope_note:
+                    print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
                 await runner.load(path, plan.settings, plan.template)
             else:
                 await runner.load(str(args.model) if args.model else None)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tui_llm.commands._load_args import add_rope_arguments, rope_changes
+
 NAME = "fit"
 HELP = "estimate RAM/VRAM for a GGUF model on this machine and say whether it fits"
 
@@ -17,7 +19,9 @@ MAX_CTX = 1_048_576
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a GGUF model file")
     parser.add_argument("--ctx", type=int, default=None,
-                        help="context size in tokens (default: the configured one)")
+                        help="context size in tokens (default: the configured one; past the "
+                        "model's trained length: see --rope-scaling)")
+    add_rope_arguments(parser)
     parser.add_argument("--gpu-layers", type=int, default=None,
                         help="layers to offload, output layer included (-1: all; default: suggested)")
     parser.add_argument("--kv-type", default=None, choices=("f16", "q8_0", "q4_0"),
@@ -36,16 +40,23 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.machine.plan import plan_load
     from tui_llm.machine.shape import ModelShape
     from tui_llm.models import gguf as gguf_info
+    from tui_llm.models.formats import identify as identify_format
 
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    settings = config.load_for(args.model)
+    try:
+        settings = config.load_for(args.model).with_changes(**rope_changes(args))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     n_ctx = args.ctx if args.ctx is not None else settings.n_ctx
     if not 16 <= n_ctx <= MAX_CTX:
         raise UserError(f"--ctx must be between 16 and {MAX_CTX:,} tokens, got {n_ctx:,}")
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
+    foreign = identify_format(args.model) if args.model.exists() else None
+    if foreign is not None:
+        raise UserError(foreign.explain(args.model))
     try:
         info = gguf_info.check_complete(args.model)
         shape = ModelShape.from_gguf(info)
@@ -62,13 +73,18 @@ def run(args: argparse.Namespace) -> int:
     # gpu_layers None: the verdict picks the split as the load plan does, for the KV type asked here.
     judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers,
                          kv_type=args.kv_type or settings.kv_cache_type,
-                         n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn)
-    threads = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine).settings.n_threads
-    judged_report = report(info, shape, machine, judged) | {"threads": threads}
+                         n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn, rope_scaling=True)
+    plan = plan_load(shape, settings.with_changes(n_ctx=n_ctx), machine)
+    threads = plan.settings.n_threads
+    rope = {"scaling": plan.settings.rope_scaling, "freq_base": plan.settings.rope_freq_base,
+            "freq_scale": plan.settings.rope_freq_scale, "note": plan.rope_note}
+    judged_report = report(info, shape, machine, judged) | {"threads": threads, "rope": rope}
     if args.json:
         print(json.dumps(judged_report, indent=2))
     else:
         print(describe(info, shape, machine, judged))
+        if plan.rope_note:
+            print(f"RoPE: {plan.rope_note}")
         print(f"Threads when loading: {threads}")
     return 0
 
@@ -119,14 +135,15 @@ def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
         lines.append(f"  VRAM  {human_size(need.vram_bytes):>9}  ({parts(need.vram)})")
     lines.append(f"Verdict: {judged.kind}: {judged.explanation}")
     if judged.max_context:
-        lines.append(f"Largest context that fits: {judged.max_context:,} tokens")
+        line = f"Largest context that fits: {judged.max_context:,} tokens"
+        if judged.max_context_scaled:
+            line += (f" (the trained length); {judged.max_context_scaled:,} with RoPE scaling, "
+                     "quality may drop")
+        lines.append(line)
     else:
         lines.append("Largest context that fits: none, not even 256 tokens")
     if machine.usable_gpus:
         lines.append(f"Suggested GPU layers at {judged.n_ctx:,} tokens: {judged.suggested_gpu_layers} of {full}")
     else:
         lines.append(f"GPU: none ({machine.gpu_note or 'no NVIDIA GPU found'}); everything runs on the CPU")
-    if shape.n_ctx_train and judged.n_ctx > shape.n_ctx_train:
-        lines.append(f"Note: {judged.n_ctx:,} tokens is beyond the {shape.n_ctx_train:,} the model was "
-                     "trained on; expect worse answers past that")
     return "\n".join(lines)

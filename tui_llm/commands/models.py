@@ -6,7 +6,8 @@ import argparse
 import json
 
 NAME = "models"
-HELP = "list GGUF models on disk (tui-llm, huggingface cache, LM Studio, Ollama, extra folders)"
+HELP = ("list GGUF models on disk (tui-llm, huggingface cache, LM Studio, Ollama, extra folders), "
+        "and models in other formats with the way to a GGUF of them")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
         mark = " " if model.usable else "!"
         print(f"{mark} {model.source:<12} {human_size(model.size):>9}  {model.name}")
         print(f"    {model.path}")
-        if model.problem:
+        if model.foreign:
+            print(f"    not runnable here: {model.foreign.what}")
+            print(f"    {model.foreign.needs}.")
+            print(f"    {model.foreign.gguf_way}")
+        elif model.problem:
             print(f"    cannot be used: {model.problem}")
     usable = sum(m.usable for m in models)
     print(f"{usable} usable model(s), {len(models) - usable} with problems")

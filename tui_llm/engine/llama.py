@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,9 @@ from tui_llm.engine.contract import (
     Request,
     RunnerError,
 )
+from tui_llm.models.formats import identify as identify_format
 from tui_llm.models.info import ModelInfo
+from tui_llm.models.rope import RopeChoice
 from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
 
 GGUF_MAGIC = b"GGUF"
@@ -51,6 +54,9 @@ def check_model_file(path: Path) -> None:
     """Fail early, with words, on files llama.cpp would reject with a crash or a log line."""
     if not path.exists():
         raise ModelLoadError(f"No such model file: {path}")
+    foreign = identify_format(path)
+    if foreign is not None:
+        raise ModelLoadError(foreign.explain(path))
     if not path.is_file():
         raise ModelLoadError(f"Not a file: {path}")
     with path.open("rb") as handle:
@@ -183,10 +189,9 @@ class LlamaCppRunner:
         )
         if settings.kv_cache_type != "f16":
             kwargs["type_k"] = kwargs["type_v"] = kv_types[settings.kv_cache_type]
-        if settings.rope_freq_base:
-            kwargs["rope_freq_base"] = settings.rope_freq_base
-        if settings.rope_freq_scale:
-            kwargs["rope_freq_scale"] = settings.rope_freq_scale
+        kwargs.update(RopeChoice(
+            settings.rope_scaling, settings.rope_freq_base, settings.rope_freq_scale, ""
+        ).llama_kwargs)
         try:
             llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
@@ -371,7 +376,8 @@ def completion_kwargs(
         mirostat_mode=sampler.mirostat_mode,
         mirostat_tau=sampler.mirostat_tau,
         mirostat_eta=sampler.mirostat_eta,
-        seed=sampler.seed if sampler.seed >= 0 else None,
+        # llama-cpp-python derives a missing seed from a fixed one: the same reply every launch.
+        seed=sampler.seed if sampler.seed >= 0 else secrets.randbelow(2**32 - 1),
         stop=list(stop) or None,
     )
 

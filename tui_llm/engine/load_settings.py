@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 from tui_llm.engine.sampler import FieldHelp
+from tui_llm.models.rope import SCALINGS
 
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 AUTO = "auto"
@@ -45,6 +46,9 @@ FIELD_HELP: dict[str, FieldHelp] = {
     "n_ubatch": FieldHelp("Micro-batch", "Physical batch size inside one step."),
     "flash_attn": FieldHelp("Flash attention", "Faster, leaner attention; needed for a quantized KV cache."),
     "kv_cache_type": FieldHelp("KV cache type", "f16 = exact; q8_0 / q4_0 halve or quarter its memory."),
+    "rope_scaling": FieldHelp(
+        "RoPE scaling", "auto, none, linear or yarn: how a context past the trained length is stretched."
+    ),
     "rope_freq_base": FieldHelp("RoPE base", "RoPE frequency base for longer contexts (NTK); 0 = the model's."),
     "rope_freq_scale": FieldHelp("RoPE scale", "Linear RoPE scaling, e.g. 0.5 doubles the context; 0 = the model's."),
     "use_mmap": FieldHelp("Memory-map", "Map the file instead of reading it; faster start, shared pages."),
@@ -70,6 +74,7 @@ class LoadSettings:
     n_ubatch: int = 512
     flash_attn: bool = False
     kv_cache_type: str = "f16"
+    rope_scaling: str = "auto"
     rope_freq_base: float = 0.0
     rope_freq_scale: float = 0.0
     use_mmap: bool = True
@@ -128,6 +133,10 @@ def validate(settings: LoadSettings) -> None:
         raise LoadSettingsError(
             f"a {settings.kv_cache_type} KV cache needs flash attention on (llama.cpp refuses otherwise)"
         )
+    if settings.rope_scaling not in SCALINGS:
+        raise LoadSettingsError(
+            f"RoPE scaling must be one of {', '.join(SCALINGS)}, got {settings.rope_scaling!r}"
+        )
     for name, high in (("rope_freq_base", 100_000_000.0), ("rope_freq_scale", 16.0)):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
@@ -161,8 +170,8 @@ def parse_value(name: str, text: str) -> Any:
         if lowered in {"off", "false", "no", "0"}:
             return False
         raise LoadSettingsError(f"{name} must be on or off")
-    if name == "kv_cache_type":
-        return text
+    if name in {"kv_cache_type", "rope_scaling"}:
+        return text.lower() if name == "rope_scaling" else text
     try:
         if name in {"rope_freq_base", "rope_freq_scale"}:
             return float(text)

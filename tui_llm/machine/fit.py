@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui_llm.machine.memory import MemoryEstimate, clamp_layers, estimate
 from tui_llm.machine.shape import KV_PAD, ModelShape
+from tui_llm.models.rope import MAX_FACTOR
 from tui_llm.units import MIB, human_size
 
 if TYPE_CHECKING:
@@ -119,6 +120,9 @@ class FitVerdict:
     suggested_gpu_layers: int
     numbers: dict[str, int] = field(default_factory=dict)
     total_layers: int = 0  # repeating layers + the output layer: gpu_layers for full offload
+    # The largest context past the trained length that fits with RoPE scaling (at most
+    # MAX_FACTOR times it); 0 when not asked for or when the trained length does not fit.
+    max_context_scaled: int = 0
 
     @property
     def fits(self) -> bool:
@@ -133,6 +137,7 @@ class FitVerdict:
             "suggested_gpu_layers": self.suggested_gpu_layers,
             "total_layers": self.total_layers,
             "max_context": self.max_context,
+            "max_context_with_rope_scaling": self.max_context_scaled,
             "ram_bytes": self.estimate.ram_bytes,
             "vram_bytes": self.estimate.vram_bytes,
             "ram_available_bytes": self.ram_available,
@@ -149,10 +154,12 @@ def verdict(
     kv_type: str = "f16",
     n_ubatch: int = 512,
     flash_attn: bool = False,
+    rope_scaling: bool = False,
 ) -> FitVerdict:
     """Judge ``shape`` at ``n_ctx`` (default: min(training context, 4096)) on ``hardware``.
 
     ``gpu_layers=None`` picks the split; an explicit value is judged as given.
+    ``rope_scaling`` also looks for the largest context past the trained length.
     """
     n_ctx = n_ctx or min(shape.n_ctx_train or 4096, 4096)
     suggested = suggest_gpu_layers(shape, hardware, n_ctx, kv_type, n_ubatch, flash_attn)
@@ -161,6 +168,11 @@ def verdict(
         layers = 0
     need = estimate(shape, n_ctx, layers, kv_type, n_ubatch, flash_attn, max(1, len(_gpus(hardware))))
     biggest = max_context(shape, hardware, gpu_layers, kv_type, n_ubatch, flash_attn)
+    scaled = 0
+    if rope_scaling and shape.n_ctx_train and biggest >= shape.n_ctx_train // KV_PAD * KV_PAD:
+        scaled = max_context(shape, hardware, gpu_layers, kv_type, n_ubatch, flash_attn,
+                             limit=shape.n_ctx_train * MAX_FACTOR)
+        scaled = scaled if scaled > biggest else 0
     ram_free, vram_free = hardware.ram_available, _gpu_free(hardware)
     ram_need, vram_need = need.ram_bytes, need.vram_bytes
     full = shape.n_layers + 1
@@ -206,4 +218,5 @@ def verdict(
         numbers={"ram_bytes": ram_need, "vram_bytes": vram_need,
                  "ram_available_bytes": ram_free, "vram_free_bytes": vram_free},
         total_layers=full,
+        max_context_scaled=scaled,
     )

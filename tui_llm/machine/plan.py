@@ -15,6 +15,7 @@ from tui_llm.engine.load_settings import LoadSettings, decode_threads
 from tui_llm.machine.fit import suggest_gpu_layers
 from tui_llm.machine.hardware import Hardware
 from tui_llm.machine.shape import ModelShape, read_shape
+from tui_llm.models.rope import ModelRope, choose
 
 if TYPE_CHECKING:
     from tui_llm.config import AppConfig
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 class LoadPlan:
     settings: LoadSettings  # GPU layers and threads decided: nothing left to "auto"
     template: str | None  # the template chosen in settings for this model; None: detect it
+    rope_note: str = ""  # what RoPE scaling a context past the trained length gets, in words
 
 
 def plan_load(
@@ -34,6 +36,7 @@ def plan_load(
     GPU layers: as many as fit free VRAM with a margin; 0 without a usable GPU
     or when the model's shape is unknown (its header could not be read).
     Threads: physical cores, one CPU left to the app while decoding.
+    RoPE: a context past the training length gets scaling (models.rope.choose).
     """
     layers = settings.n_gpu_layers
     if layers is None:
@@ -42,8 +45,13 @@ def plan_load(
         )
     threads = settings.n_threads or decode_threads(hardware.cores_physical, hardware.cores_logical)
     batch_threads = settings.n_threads_batch or settings.n_threads or hardware.cores_physical
-    planned = settings.with_changes(n_gpu_layers=layers, n_threads=threads, n_threads_batch=batch_threads)
-    return LoadPlan(planned, template)
+    rope = choose(settings.n_ctx, shape.n_ctx_train if shape else 0, shape.rope if shape else ModelRope(),
+                  settings.rope_scaling, settings.rope_freq_base, settings.rope_freq_scale)
+    planned = settings.with_changes(
+        n_gpu_layers=layers, n_threads=threads, n_threads_batch=batch_threads,
+        rope_scaling=rope.scaling, rope_freq_base=rope.freq_base, rope_freq_scale=rope.freq_scale,
+    )
+    return LoadPlan(planned, template, rope.note)
 
 
 def plan_for_file(config: "AppConfig", model: Path, hardware: Hardware, **changes: Any) -> LoadPlan:

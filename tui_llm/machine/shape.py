@@ -7,6 +7,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui_llm.models.rope import ModelRope
+
 if TYPE_CHECKING:
     from tui_llm.models.gguf import GGUFInfo
 
@@ -46,6 +48,7 @@ class ModelShape:
     n_tensors: int = 0
     n_merges: int = 0  # BPE merge rules in the tokenizer
     architecture: str = ""
+    rope: ModelRope = ModelRope()  # the RoPE scaling the file declares
     exact: bool = True  # False when built from a parameter count, not a file
 
     def __post_init__(self) -> None:
@@ -105,6 +108,7 @@ class ModelShape:
             n_tensors=len(info.tensors),
             n_merges=info.array_lengths.get("tokenizer.ggml.merges", 0),
             architecture=info.architecture,
+            rope=ModelRope.from_metadata(info.architecture, info.metadata),
         )
 
     @classmethod

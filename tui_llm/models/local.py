@@ -4,7 +4,9 @@ Looks in tui-llm's models dir, the huggingface_hub cache, LM Studio's models
 folder, Ollama's blob store (named through its manifests) and the extra
 folders from the config. Files that cannot be chatted with (not GGUF, half
 downloaded, a split model with parts missing, a vision projector) are listed
-with the reason, never offered as usable.
+with the reason, never offered as usable; so are models in other formats
+(Transformers folders, GPTQ/AWQ/EXL2, old GGML; see models.formats), with the
+way to a GGUF of them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+
+from tui_llm.models import formats
+from tui_llm.models.formats import ForeignModel
 
 if TYPE_CHECKING:
     from tui_llm.config import AppConfig
@@ -44,16 +49,25 @@ class LocalModel:
     source: str
     size: int
     problem: str | None = None  # why it cannot be used; None when it can
+    foreign: ForeignModel | None = None  # a model in another format, not GGUF
 
     @property
     def usable(self) -> bool:
         return self.problem is None
 
+    @property
+    def format(self) -> str:
+        return self.foreign.kind if self.foreign else "GGUF"
+
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "path": str(self.path), "name": self.name, "source": self.source,
-            "size": self.size, "usable": self.usable, "problem": self.problem,
+            "size": self.size, "usable": self.usable, "problem": self.problem, "format": self.format,
         }
+        if self.foreign:
+            data["needs"] = self.foreign.needs
+            data["gguf_way"] = self.foreign.gguf_way
+        return data
 
 
 @dataclass(frozen=True)
@@ -168,15 +182,25 @@ def _scan_folder(root: Path, source: str, name_from: Path | None = None) -> list
     root = Path(root).expanduser()
     if not root.is_dir():
         return []
-    files = [p for p in _walk(root) if p.name.lower().endswith(".gguf") or _UNFINISHED.search(p.name)]
-    return _models_from_files(files, source, lambda p: _relative_name(p, name_from or root))
+    every = list(_walk(root))
+    files = [p for p in every if p.name.lower().endswith(".gguf") or _UNFINISHED.search(p.name)]
+    name_of = lambda p: _relative_name(p, name_from or root)  # noqa: E731
+    return _models_from_files(files, source, name_of) + _foreign_models(every, source, name_of)
+
+
+def _foreign_models(files: list[Path], source: str, name_of) -> list[LocalModel]:
+    return [
+        LocalModel(path, model.name, source, size, f"not runnable here: {model.what}", model)
+        for path, size, model in formats.find_in(files, name_of)
+    ]
 
 
 def _relative_name(path: Path, root: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
+        relative = path.relative_to(root).as_posix()
     except ValueError:
         return path.name
+    return path.name if relative == "." else relative
 
 
 def _models_from_files(files: list[Path], source: str, name_of) -> list[LocalModel]:
@@ -261,16 +285,17 @@ def _scan_hf_cache(cache: Path) -> list[LocalModel]:
         snapshots = repo_dir / "snapshots"
         if not snapshots.is_dir():
             continue
-        files = [p for p in _walk(snapshots) if p.name.lower().endswith(".gguf")]
-        models += _models_from_files(
-            files, SOURCE_HF, lambda p, root=snapshots, repo=repo_id: _hf_name(p, root, repo)
-        )
+        every = list(_walk(snapshots))
+        files = [p for p in every if p.name.lower().endswith(".gguf")]
+        name_of = lambda p, root=snapshots, repo=repo_id: _hf_name(p, root, repo)  # noqa: E731
+        models += _models_from_files(files, SOURCE_HF, name_of)
+        models += _foreign_models(every, SOURCE_HF, name_of)
     return models
 
 
 def _hf_name(path: Path, snapshots: Path, repo_id: str) -> str:
     relative = path.relative_to(snapshots).parts[1:]  # drop the commit folder
-    return f"{repo_id}/{'/'.join(relative)}"
+    return "/".join([repo_id, *relative])
 
 
 # --- Ollama -----------------------------------------------------------------

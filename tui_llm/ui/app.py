@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import gc
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +15,11 @@ from textual.notifications import SeverityLevel
 
 from tui_llm import locations
 from tui_llm.config import AppConfig
-from tui_llm.hub.queue import DownloadQueue, JobStatus
+from tui_llm.hub.queue import ACTIVE, DownloadQueue, JobStatus
 from tui_llm.hub.errors import DownloadError
 from tui_llm.machine.hardware import Hardware, ProbedOnce, probe
 from tui_llm.engine.contract import Runner
+from tui_llm.ui.commands import ScreenCommands
 from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
@@ -25,13 +29,17 @@ if TYPE_CHECKING:
     from tui_llm.ui.screens.catalog import CatalogScreen
 
 
+QUIT_CONFIRM_SECONDS = 3.0
+
+
 class TuiLlmApp(App):
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ScreenCommands}
     TITLE = "tui-llm"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
         Binding("f1", "keys", "Keys", id="app.keys"),
-        Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
+        Binding("ctrl+c", "interrupt", "Stop", id="app.interrupt", priority=True, show=False),
     ]
 
     def __init__(
@@ -51,6 +59,7 @@ class TuiLlmApp(App):
         self.model_path = model_path
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
+        self._quit_asked = -QUIT_CONFIRM_SECONDS
         if config.keymap:
             self.set_keymap(config.keymap)
 
@@ -111,6 +120,13 @@ class TuiLlmApp(App):
         """Notices carry file names, server replies and errors: show them as plain text."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    def copy_to_clipboard(self, text: str) -> None:
+        """OSC 52 reaches the local clipboard over SSH; inside tmux it is also wrapped to pass through."""
+        super().copy_to_clipboard(text)
+        if self._driver is not None and os.environ.get("TMUX"):
+            encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            self._driver.write(f"\x1bPtmux;\x1b\x1b]52;c;{encoded}\a\x1b\\")
+
     def action_keys(self) -> None:
         """Every key of the current screen, for footers too narrow to show them all."""
         from tui_llm.ui.dialogs.keys import KeysDialog, screen_keys
@@ -119,11 +135,34 @@ class TuiLlmApp(App):
             self.push_screen(KeysDialog(screen_keys(self, self.screen)))
 
     def action_interrupt(self) -> None:
-        """Ctrl+C stops a generation in progress; otherwise it quits."""
+        """Ctrl+C stops a reply; it never quits (a second press after a reply ends must not lose the app)."""
         if isinstance(self.screen, ChatScreen) and self.screen.is_busy:
             self.screen.conversation.stop()
         else:
-            self.exit()
+            self.notify("Ctrl+C stops a reply; Ctrl+Q quits.", timeout=3)
+
+    def action_quit(self) -> None:
+        """Quit; with something to lose (a model loaded, a reply, a download) only on a second Ctrl+Q."""
+        at_stake = self._at_stake()
+        now = time.monotonic()
+        if at_stake and now - self._quit_asked > QUIT_CONFIRM_SECONDS:
+            self._quit_asked = now
+            self.notify(f"{at_stake}. Press Ctrl+Q again to quit.", title="Quit?",
+                        severity="warning", timeout=QUIT_CONFIRM_SECONDS)
+            return
+        self.exit()
+
+    def _at_stake(self) -> str:
+        busy = any(isinstance(s, ChatScreen) and s.is_busy for s in self.screen_stack)
+        downloading = sum(job.state in ACTIVE for job in self.downloads.jobs())
+        parts = []
+        if busy:
+            parts.append("a reply is being written")
+        elif self.runner.loaded:
+            parts.append(f"{self.runner.model_name or 'a model'} is loaded")
+        if downloading:
+            parts.append(f"{downloading} download{'s' if downloading > 1 else ''} running")
+        return "; ".join(parts).capitalize()
 
     async def on_unmount(self) -> None:
         self.downloads.close()

@@ -11,6 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static, TextArea
 
+from tui_llm.ui.widgets.ordered_input import OrderedInput, OrderedTextArea
+
 
 @dataclass(frozen=True)
 class Field:
@@ -38,7 +40,7 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
     FieldsDialog #fields-hint { color: $text-muted; height: 1; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="dialog.save", priority=True),
+        Binding("ctrl+s", "save", "Save", id="dialog.save"),
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
     ]
 
@@ -57,16 +59,16 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
                         continue
                     yield Label(field.label)
                     if field.lines > 1:
-                        area = TextArea(
+                        area = OrderedTextArea(
                             field.value, id=f"field-{field.key}", soft_wrap=True,
                             tab_behavior="focus", show_line_numbers=False,
                         )
                         area.styles.height = field.lines + 2
                         yield area
                     else:
-                        yield Input(field.value, id=f"field-{field.key}")
+                        yield OrderedInput(field.value, id=f"field-{field.key}")
             yield Static(
-                "Ctrl+S saves · Esc cancels · Tab moves between fields", id="fields-hint"
+                "Ctrl+S saves · Esc cancels · Tab (or Enter) moves on", id="fields-hint"
             )
 
     def on_mount(self) -> None:
@@ -82,6 +84,15 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
             elif isinstance(widget, (Input, Checkbox)):
                 result[field.key] = widget.value
         return result
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a one-line field goes to the next field; in the last one it saves."""
+        event.stop()
+        last = self.query_one(f"#field-{self.fields[-1].key}")
+        if event.input is last:
+            self.action_save()
+        else:
+            self.focus_next()
 
     def action_save(self) -> None:
         self.dismiss(self.values())

@@ -40,9 +40,9 @@ class KeysDialog(ModalScreen[None]):
         self.dismiss(None)
 
 
-def screen_keys(app, screen) -> list[tuple[str, str]]:
-    """(key, description) for our own bindings (they carry ids): the screen's, then the app's."""
-    rows: list[tuple[str, str]] = []
+def own_bindings(app, screen) -> list[tuple[Binding, object]]:
+    """Our own bindings (they carry ids) that work now: the screen's, then the app's, once per key."""
+    found: list[tuple[Binding, object]] = []
     seen: set[str] = set()
     for source in (screen, app):
         bindings = [b for group in source._bindings.key_to_bindings.values() for b in group]
@@ -52,5 +52,10 @@ def screen_keys(app, screen) -> list[tuple[str, str]]:
             if source is screen and screen.check_action(binding.action, ()) is False:
                 continue
             seen.add(binding.key)
-            rows.append((app.get_key_display(binding), binding.description))
-    return rows
+            found.append((binding, source))
+    return found
+
+
+def screen_keys(app, screen) -> list[tuple[str, str]]:
+    """(key, description) for every key of the screen, as F1 lists them."""
+    return [(app.get_key_display(b), b.description) for b, _ in own_bindings(app, screen)]

@@ -23,6 +23,7 @@ from tui_llm.models import catalog as cat
 from tui_llm.machine import catalog_fit
 from tui_llm.units import human_size
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
+from tui_llm.ui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:
     from tui_llm.machine.hardware import Hardware, ProbedOnce
@@ -98,7 +99,7 @@ class CatalogScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Model catalog", id="catalog-title")
-        yield Input(placeholder="/ to search: name, family, use …", id="catalog-search")
+        yield OrderedInput(placeholder="/ to search: name, family, use …", id="catalog-search")
         table: DataTable = DataTable(id="catalog-table", cursor_type="row")
         yield table
         with VerticalScroll(id="catalog-detail"):

@@ -8,6 +8,7 @@ is appended to a buffer and flushed to the reply view at ~20 Hz.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -20,23 +21,19 @@ from textual.worker import Worker, WorkerState
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
 from tui_llm.chat.modes import MODE_HELP
-from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn
-from tui_llm.engine.contract import Runner, RunnerError
+from tui_llm.chat.sessions import MODES, Session, SessionError, SessionSaver, Turn, save_reply
+from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
-from tui_llm.ui.dialogs.fields import Field, FieldsDialog
+from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
 from tui_llm.ui.messages import ModelLoadProgress
+from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
+from tui_llm.ui.widgets.ordered_input import PromptInput
 from tui_llm.ui.widgets.reply_draft import ReplyDraft, turn_display
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
 FLUSH_INTERVAL = 1 / 20
-PLACEHOLDERS = {
-    "chat": "Say something · Enter sends · Esc stops",
-    "instruct": "Type a message · Enter sends · Esc stops",
-    "story": "Write into the story, or Enter on empty to let it go on",
-    "adventure": "What do you do? · Enter sends · Ctrl+T: story text",
-}
 
 
 def _session_view(entry: TranscriptEntry) -> SessionTurnView:
@@ -56,6 +53,8 @@ class ChatScreen(Screen):
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
         Binding("f5", "toggle_thoughts", "Show/fold thoughts", id="chat.thoughts", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
+        Binding("ctrl+y", "copy_reply", "Copy reply", id="chat.copy", show=False),
+        Binding("ctrl+s", "save_reply", "Save reply", id="chat.save_reply", show=False),
         Binding("ctrl+b", "back", "Back", id="chat.back", show=False),
         Binding("pageup", "scroll_transcript(-1)", "Scroll up", id="chat.page_up", show=False),
         Binding("pagedown", "scroll_transcript(1)", "Scroll down", id="chat.page_down", show=False),
@@ -72,6 +71,9 @@ class ChatScreen(Screen):
         self.conversation.subscribe(self._on_event)
         self.input_kind = "action"
         self.ready = False
+        self._loading = True
+        self._figures: GenerationStats | None = None
+        self._pieces, self._first_piece_at = 0, 0.0
         self._views: list[TranscriptEntry] = []
         self._reply_view: TranscriptEntry | None = None
         self._draft = ReplyDraft()
@@ -98,7 +100,7 @@ class ChatScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")
         yield Transcript(id="transcript")
-        yield Input(placeholder="Loading model ...", id="prompt", disabled=True)
+        yield PromptInput(placeholder="Loading model ...", id="prompt", disabled=True)
         yield Static("", id="status")
         yield Footer(compact=True)
 
@@ -140,7 +142,9 @@ class ChatScreen(Screen):
                 self._notice(f"Could not reach the server: {exc}. Enter tries again.")
                 self._became_ready()
                 return
-            self._set_status("No model loaded")
+            self._loading = False
+            self._set_status("No model loaded · Ctrl+B goes back")
+            self.query_one("#prompt", Input).placeholder = "No model loaded"
             self._notice(f"Could not load the model: {exc}")
             self.notify(str(exc), title="Model not loaded", severity="error", timeout=10)
             return
@@ -150,6 +154,8 @@ class ChatScreen(Screen):
             self.app.config.sampler = self.app.config.sampler_for(source)
             self._notice(f"Sampler preset for this model: {preset}")
         self._notice(f"Prompt template: {self.runner.template.name} ({self.runner.template_reason})")
+        if plan is not None and plan.rope_note:
+            self._notice(plan.rope_note)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -166,12 +172,12 @@ class ChatScreen(Screen):
         self._update_status()
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
-        if self.ready:  # a late progress message must not hide the ready status line
+        if not self._loading:  # a late progress message must not hide what followed the load
             return
         self._set_status(f"Loading: {message.stage} ({message.fraction:.0%})")
 
     def _became_ready(self) -> None:
-        self.ready = True
+        self.ready, self._loading = True, False
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         self._update_input()
@@ -245,6 +251,7 @@ class ChatScreen(Screen):
                     self._draft.add_thought(piece)
                 else:
                     self._draft.add_text(piece)
+                self._pieces += 1
                 if first:
                     self._flush()  # the first words show at once; the rest at the flush rate
             case talk.ReplyEnded():
@@ -255,7 +262,9 @@ class ChatScreen(Screen):
                 self._notice(text)
             case talk.ContextChanged():
                 self._mark_hidden()
+                self._figures = None  # they described a context that changed
             case talk.SessionReset():
+                self._figures = None
                 self._render_transcript()
             case talk.SetupChanged():
                 for view in self._views:
@@ -268,6 +277,8 @@ class ChatScreen(Screen):
         else:
             self._reply_view = self._add_view(Turn("assistant", ""), track=False)
         self._draft = ReplyDraft(base)
+        self._pieces = 0
+        self._first_piece_at = 0.0
         self._flush_timer.resume()
         self._set_status("Thinking ...")
 
@@ -275,6 +286,7 @@ class ChatScreen(Screen):
         self._flush_timer.pause()
         self._flush()
         view, self._reply_view = self._reply_view, None
+        self._figures = event.stats if event.turn is not None else None
         if event.turn is None:
             if view is not None:
                 if event.continuing:
@@ -297,6 +309,14 @@ class ChatScreen(Screen):
             return
         self._reply_view.set_text(self._draft.display(self.show_thoughts))
         self.query_one(Transcript).follow()
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        """Live figures while a reply streams (the engine's own come when it ends)."""
+        now = time.perf_counter()
+        self._first_piece_at = self._first_piece_at or now
+        self._set_status(progress_line(self.runner.model_name, self.session.mode, self._pieces,
+                                       now - self._first_piece_at))
 
     def action_toggle_thoughts(self) -> None:
         """Show or fold the models' thoughts, in every reply."""
@@ -321,13 +341,20 @@ class ChatScreen(Screen):
     async def _generate(self, reply: talk.Reply) -> None:
         await reply
 
-    def _begin(self, start) -> None:  # noqa: ANN001 - a Conversation action
-        """Start a reply now (the conversation is claimed at once); stream it in a worker."""
-        if not self.ready:
-            return
+    def _begin(self, start, typed: str = "") -> None:  # noqa: ANN001 - a Conversation action
+        """Start a reply now (the conversation is claimed at once); stream it in a worker.
+
+        ``typed``: the prompt text that asked for it, put back if no reply can start now.
+        """
         try:
+            if not self.ready:
+                raise ConversationBusy("no model yet")
             reply = start()
         except ConversationBusy:
+            if typed.strip():
+                prompt = self.query_one("#prompt", Input)
+                prompt.value = typed + prompt.value  # as if Enter had not been pressed
+                prompt.cursor_position = len(prompt.value)
             return
         except NothingToDo as exc:
             self.notify(str(exc), timeout=3)
@@ -336,13 +363,11 @@ class ChatScreen(Screen):
 
     @on(Input.Submitted, "#prompt")
     def send(self, event: Input.Submitted) -> None:
-        if self.generating or not self.ready:
-            return
         value = event.value
         if not value.strip() and not self.conversation.goes_on_when_empty():
             return
-        event.input.value = ""
-        self._begin(lambda: self.conversation.send(value, as_action=self.input_kind == "action"))
+        as_action = self.input_kind == "action"
+        self._begin(lambda: self.conversation.send(value, as_action=as_action), typed=value)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_input":
@@ -394,56 +419,45 @@ class ChatScreen(Screen):
         self._update_input()
 
     def action_memory(self) -> None:
-        fields = [
-            Field("memory", "Memory (always at the top of the context)", self.session.memory, 6),
-            Field("authors_note", "Author's note (a few lines before the end)",
-                  self.session.authors_note, 3),
-        ]
-        self.app.push_screen(FieldsDialog("Memory and Author's note", fields), self._edited)
+        self.app.push_screen(memory_dialog(self.session), self._edited)
 
     def action_setup(self) -> None:
-        session = self.session
-        fields = [
-            Field("character", "Character name (chat)", session.character),
-            Field("system_prompt", "Persona / system prompt (chat, instruct)",
-                  session.system_prompt, 4),
-            Field("greeting", "Greeting: the character's first line (chat)", session.greeting, 2),
-            Field("game_preamble", "Game-mode preamble (adventure)", session.game_preamble),
-        ]
-        self.app.push_screen(FieldsDialog("Setup", fields), self._edited)
+        self.app.push_screen(setup_dialog(self.session), self._edited)
 
     def _edited(self, values: dict[str, object] | None) -> None:
         if values:
             self.conversation.update_setup(**values)
 
     def action_edit_turn(self) -> None:
-        if not self._idle() or not self.session.turns:
-            return
-        options = []
-        for index, turn in enumerate(self.session.turns):
-            words = " ".join(turn.text.split())
-            line = f"{index + 1:>3} {self._label(turn.role) or turn.role}: {words}"
-            options.append((str(index), line if len(line) <= 68 else line[:67] + "…"))
-        self.app.push_screen(
-            ChoiceDialog("Edit which turn?", options, options[-1][0]), self._turn_picked
-        )
+        if self._idle() and self.session.turns:
+            self.app.push_screen(turn_picker(self.session, self._label), self._turn_picked)
 
     def _turn_picked(self, choice: str | None) -> None:
-        if choice is None:
-            return
-        index = int(choice)
-        turn = self.session.turns[index]
-        field = Field("text", f"Turn {index + 1} ({self._label(turn.role) or turn.role})",
-                      turn.text, 12)
-        self.app.push_screen(
-            FieldsDialog("Edit turn", [field]),
-            lambda values: self._turn_edited(index, values),
-        )
+        if choice is not None:
+            index = int(choice)
+            self.app.push_screen(turn_editor(self.session, index, self._label),
+                                 lambda values: self._turn_edited(index, values))
 
     def _turn_edited(self, index: int, values: dict[str, object] | None) -> None:
         if not values or index >= len(self.session.turns) or self.generating:
             return
         self.conversation.edit(index, str(values["text"]))
+
+    def action_copy_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            self.app.copy_to_clipboard(reply.text)
+            self.notify(f"Copied the last reply ({len(reply.text)} characters).", timeout=3)
+
+    @work(thread=True, exit_on_error=False, group="save-reply", description="save the reply")
+    def action_save_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            try:
+                said = f"Saved the last reply to {save_reply(reply.text, self.session)}"
+            except SessionError as exc:
+                said = str(exc)
+            self.app.call_from_thread(self.notify, said, timeout=8)
 
     def action_new_chat(self) -> None:
         if self.generating:
@@ -463,36 +477,14 @@ class ChatScreen(Screen):
     # -- status ---------------------------------------------------------
     def _update_title(self) -> None:
         name = self.runner.model_name or (self.model_path.name if self.model_path else "")
-        parts = ["tui-llm", name, self.session.mode]
-        if self.session.mode == "chat" and self.session.character.strip():
-            parts.append(f"with {self.session.character.strip()}")
-        self.query_one("#chat-title", Static).update(" · ".join(p for p in parts if p))
+        self.query_one("#chat-title", Static).update(title_line(name, self.session))
 
     def _update_input(self) -> None:
         prompt = self.query_one("#prompt", Input)
-        mode = self.session.mode
-        if mode == "adventure":
-            story = self.input_kind == "story"
-            prompt.border_title = "Story" if story else "Action >"
-            prompt.placeholder = (
-                "Write story text · Enter sends · Ctrl+T: action" if story else PLACEHOLDERS[mode]
-            )
-        else:
-            prompt.border_title = mode.capitalize()
-            prompt.placeholder = PLACEHOLDERS[mode]
+        prompt.border_title, prompt.placeholder = input_look(self.session.mode, self.input_kind)
 
     def _set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
 
     def _update_status(self) -> None:
-        stats = self.runner.last_stats
-        parts = [self.runner.model_name or "no model", self.session.mode]
-        if self.runner.n_ctx:
-            parts.append(f"ctx {stats.context_used}/{self.runner.n_ctx}")
-        if stats.completion_tokens:
-            parts.append(f"{stats.tokens_per_second:.1f} tok/s")
-        if stats.cancelled:
-            parts.append("stopped")
-        if self.session.hidden_turns:
-            parts.append(f"{self.session.hidden_turns} old turns out of context")
-        self._set_status(" · ".join(parts))
+        self._set_status(status_line(self.runner.model_name, self.session, self.runner.n_ctx, self._figures))

@@ -22,6 +22,7 @@ from tui_llm.hub.queue import (
 from tui_llm.hub.errors import DownloadError
 from tui_llm.units import human_size
 from tui_llm.ui.messages import DownloadUpdated
+from tui_llm.ui.widgets.ordered_input import OrderedInput
 
 STATE_WORDS = {
     QUEUED: "waiting",
@@ -116,7 +117,7 @@ class DownloadsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"Downloads · into {self.queue.dest_dir}", id="downloads-title")
         yield ListView(id="downloads-list")
-        yield Input(placeholder="REPO_ID FILENAME.gguf, then Enter (Esc closes)", id="downloads-add")
+        yield OrderedInput(placeholder="REPO_ID FILENAME.gguf, then Enter (Esc closes)", id="downloads-add")
         yield Static("", id="downloads-hint")
         yield Footer()
 

@@ -19,6 +19,7 @@ from tui_llm.engine.endpoints import Endpoint, EndpointError, resolve_endpoint
 from tui_llm.engine.remote import RemoteRunner
 from tui_llm.engine.remote_errors import RemoteError
 from tui_llm.ui.screens.chat import ChatScreen
+from tui_llm.ui.widgets.ordered_input import OrderedInput
 
 
 def describe_endpoint(endpoint: Endpoint) -> str:
@@ -56,7 +57,7 @@ class EndpointsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("Remote servers · choose one, then a model (arrows + Enter)", id="endpoints-title")
         yield OptionList(id="endpoint-list")
-        yield Input(placeholder="or type a server URL (http://host:port) and press Enter",
+        yield OrderedInput(placeholder="or type a server URL (http://host:port) and press Enter",
                     id="endpoint-url")
         yield Static("Models", id="models-title")
         yield OptionList(id="model-list")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -20,10 +20,25 @@ from tui_llm.ui.messages import ModelFilesFound
 from tui_llm.ui.screens import registered_screens
 
 
+class HomeMenu(OptionList):
+    """The menu stops at its ends: Up on the first entry must not land on Quit."""
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
+
 class HomeScreen(Screen):
+    # Each registered screen opens with the key the menu shows beside it (remappable by id).
     BINDINGS = [
         Binding("s", "starter", "Starter model", id="home.starter"),
         Binding("r", "refresh", "Refresh", id="home.refresh"),
+        *(Binding(entry.key, f"open('{entry.name}')", entry.title.split(":")[0], show=False,
+                  id=f"home.{entry.name}") for entry in registered_screens()),
     ]
 
     def __init__(self) -> None:
@@ -33,7 +48,7 @@ class HomeScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("tui-llm · choose what to do (arrows + Enter)", id="home-title")
-        yield OptionList(id="home-menu")
+        yield HomeMenu(id="home-menu")
         yield Static(f"Looking for models in {self._models_dir()} ...", id="home-hint")
         yield Footer()
 
@@ -95,15 +110,10 @@ class HomeScreen(Screen):
         elif choice.startswith("screen:"):
             self.app.open_registered(choice.removeprefix("screen:"))
         elif choice == "quit":
-            self.app.exit()
+            self.app.action_quit()
 
-    def on_key(self, event: events.Key) -> None:
-        """Each registered screen opens with the key the menu shows next to it."""
-        for entry in registered_screens():
-            if event.key == entry.key:
-                event.stop()
-                self.app.open_registered(entry.name)
-                return
+    def action_open(self, name: str) -> None:
+        self.app.open_registered(name)
 
     def action_starter(self) -> None:
         self.app.open_starter()

@@ -22,6 +22,10 @@ def option_for(model: LocalModel) -> Option:
     where = f"{model.source}, {human_size(model.size)}"
     if model.usable:
         return Option(f"{model.name}  ({where})", id=f"model:{model.path}")
+    if model.foreign:
+        # Selectable, so that highlighting it shows what it is and the way to a GGUF.
+        return Option(f"✗ {model.name}  ({model.foreign.kind}, {where}): not runnable here",
+                      id=f"foreign:{model.path}")
     return Option(f"✗ {model.name}  ({where}): {model.problem}", id=f"bad:{model.path}", disabled=True)
 
 
@@ -35,6 +39,7 @@ class LocalModelsScreen(Screen):
     LocalModelsScreen #local-title, LocalModelsScreen #local-hint { height: 1; padding: 0 1; }
     LocalModelsScreen #local-title { text-style: bold; }
     LocalModelsScreen #local-list { height: 1fr; }
+    LocalModelsScreen #local-detail { height: auto; max-height: 4; padding: 0 1; color: $text-muted; display: none; }
     """
 
     def __init__(self) -> None:
@@ -45,6 +50,7 @@ class LocalModelsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("Local models · Enter chats with the highlighted one", id="local-title")
         yield OptionList(id="local-list")
+        yield Static("", id="local-detail", markup=False)
         yield Static("Looking for GGUF files ...", id="local-hint")
         yield Footer()
 
@@ -76,6 +82,16 @@ class LocalModelsScreen(Screen):
     def scan_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.query_one("#local-hint", Static).update(f"The scan failed: {event.worker.error}")
+
+    @on(OptionList.OptionHighlighted, "#local-list")
+    def show_detail(self, event: OptionList.OptionHighlighted) -> None:
+        detail = self.query_one("#local-detail", Static)
+        choice = event.option.id or ""
+        model = next((m for m in self.models if choice == f"foreign:{m.path}"), None)
+        detail.display = model is not None
+        if model is not None and model.foreign is not None:
+            foreign = model.foreign
+            detail.update(f"{foreign.what}. {foreign.needs}.\n{foreign.gguf_way}")
 
     @on(OptionList.OptionSelected, "#local-list")
     def open_model(self, event: OptionList.OptionSelected) -> None:

@@ -26,14 +26,19 @@ from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.contract import THINKING_CHOICES
 from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
 from tui_llm.models.info import ModelInfo
+from tui_llm.models.rope import ModelRope, choose
 from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary, detect_template, load_library
 from tui_llm.ui.messages import ChoicesRead, TemplateDetected
+from tui_llm.ui.widgets.ordered_input import OrderedInput
 from tui_llm.ui.widgets.setting_row import SettingRow
 
 SAMPLER, LOAD, MODEL = "sampler", "load", "model"
 MODEL_FIELDS = {
     "n_ctx": ("Context size", "This model's context size; blank = the default above."),
     "n_gpu_layers": ("GPU layers", "This model's GPU layers; blank = the default above."),
+    "rope_scaling": ("RoPE scaling", "auto, none, linear or yarn for this model; blank = the default above."),
+    "rope_freq_base": ("RoPE base", "This model's RoPE frequency base (NTK); blank = the default above."),
+    "rope_freq_scale": ("RoPE scale", "This model's RoPE frequency scale; blank = the default above."),
 }
 
 
@@ -213,13 +218,12 @@ class SettingsScreen(Screen):
 
     def _apply_model_value(self, row: SettingRow) -> None:
         text = _text(row).strip()
-        value: int | None
         try:
-            value = int(text) if text else None
+            value = load_fields.parse_value(row.field, text) if text else None
             overrides = replace(self.app.config.overrides_for(self.model_path), **{row.field: value})
             LoadSettings().with_changes(**overrides.load_changes())
         except ValueError as exc:
-            message = str(exc) if "must" in str(exc) else f"{row.label} must be a whole number or blank"
+            message = str(exc) if "must" in str(exc) else f"{row.label} must be a number or blank"
             row.set_error(message)
             return
         row.set_error("")
@@ -314,11 +318,29 @@ class SettingsScreen(Screen):
         changed = set(load_fields.changed_fields(loaded, wanted))
         for row in self._rows(LOAD):
             row.set_reload(row.field in changed)
+        self._explain_rope()
         if self.model_path is not None:
             overrides = self.app.config.overrides_for(self.model_path)
             for name in MODEL_FIELDS:
                 overridden = getattr(overrides, name) is not None
                 self._row(MODEL, name).set_reload(overridden and name in changed)
+
+    def _explain_rope(self) -> None:
+        """Past the loaded model's trained length, the context rows say which RoPE scaling it gets."""
+        info = self.app.runner.info
+        if info is None or not info.n_ctx_train:
+            return
+        wanted = self.app.config.load_for(self.model_path)
+        choice = choose(wanted.n_ctx, info.n_ctx_train, ModelRope.from_metadata(info.architecture, info.metadata),
+                        wanted.rope_scaling, wanted.rope_freq_base, wanted.rope_freq_scale)
+        rows = [self._row(LOAD, "n_ctx")]
+        if self.model_path is not None:
+            rows.append(self._row(MODEL, "n_ctx"))
+        for row in rows:
+            default = (MODEL_FIELDS["n_ctx"][1] if row.group == MODEL
+                       else load_fields.FIELD_HELP["n_ctx"].help)
+            row.help = choice.note or default
+            row.set_error(row.error)
 
     def on_descendant_focus(self, event: Any) -> None:
         row = next((a for a in event.widget.ancestors_with_self if isinstance(a, SettingRow)), None)
@@ -356,7 +378,7 @@ class SettingsScreen(Screen):
 
 
 def _input(group: str, name: str, value: str) -> Input:
-    return Input(value, id=f"{group}-{name}", compact=True, select_on_focus=False)
+    return OrderedInput(value, id=f"{group}-{name}", compact=True, select_on_focus=False)
 
 
 def _text(row: SettingRow) -> str:

@@ -1,0 +1,42 @@
+"""The chat screen's forms over a session: Memory, setup, and picking and editing a turn."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tui_llm.chat.sessions import Session
+from tui_llm.ui.dialogs.choice import ChoiceDialog
+from tui_llm.ui.dialogs.fields import Field, FieldsDialog
+
+Labeler = Callable[[str], str]  # a turn's role -> how the transcript names it
+
+
+def memory_dialog(session: Session) -> FieldsDialog:
+    return FieldsDialog("Memory and Author's note", [
+        Field("memory", "Memory (always at the top of the context)", session.memory, 6),
+        Field("authors_note", "Author's note (a few lines before the end)", session.authors_note, 3),
+    ])
+
+
+def setup_dialog(session: Session) -> FieldsDialog:
+    return FieldsDialog("Setup", [
+        Field("character", "Character name (chat)", session.character),
+        Field("system_prompt", "Persona / system prompt (chat, instruct)", session.system_prompt, 4),
+        Field("greeting", "Greeting: the character's first line (chat)", session.greeting, 2),
+        Field("game_preamble", "Game-mode preamble (adventure)", session.game_preamble),
+    ])
+
+
+def turn_picker(session: Session, label: Labeler) -> ChoiceDialog:
+    options = []
+    for index, turn in enumerate(session.turns):
+        words = " ".join(turn.text.split())
+        line = f"{index + 1:>3} {label(turn.role) or turn.role}: {words}"
+        options.append((str(index), line if len(line) <= 68 else line[:67] + "…"))
+    return ChoiceDialog("Edit which turn?", options, options[-1][0])
+
+
+def turn_editor(session: Session, index: int, label: Labeler) -> FieldsDialog:
+    turn = session.turns[index]
+    title = f"Turn {index + 1} ({label(turn.role) or turn.role})"
+    return FieldsDialog("Edit turn", [Field("text", title, turn.text, 12)])
