@@ -116,7 +116,10 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
         assert "has no file 'not-yet.gguf'" in str(row(app, job.id).query_one(".job-detail").render())
         hub.add_file(REPO, "not-yet.gguf", small_gguf(10_000, seed=51))
         await pilot.press("r")
+        assert any("Retrying not-yet.gguf" in n.message for n in app._notifications)
         await wait_until(pilot, lambda: shown_state(app, job.id) == DONE)
+        await pilot.press("r")
+        assert any("only failed or cancelled" in n.message for n in app._notifications)
 
 
 async def test_add_key_queues_a_typed_file_and_refuses_a_hostile_one(hub, models_dir):
@@ -174,8 +177,12 @@ async def test_local_models_screen_finds_models_and_opens_a_chat(models_dir, mod
         listing = app.screen.query_one(OptionList)
         options = [listing.get_option_at_index(i) for i in range(listing.option_count)]
         assert [o.id for o in options] == [f"bad:{models_dir / 'broken.gguf'}", f"model:{snapshot}"]
-        assert options[0].disabled and "not a GGUF file" in str(options[0].prompt)
-        assert listing.highlighted == 1
+        assert "✗" in str(options[0].prompt) and "not a GGUF file" in str(options[0].prompt)
+        listing.highlighted = 0
+        await pilot.press("enter")  # a file that cannot run does not open
+        await pilot.pause()
+        assert isinstance(app.screen, LocalModelsScreen)
+        listing.highlighted = 1
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         assert app.runner.model_name

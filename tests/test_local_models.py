@@ -241,3 +241,33 @@ def test_unreadable_and_missing_places_are_skipped(home, tmp_path):
     put(tmp_path / "file.txt", b"x")
     found = discover(places=places)
     assert [(m.name, m.problem) for m in found] == [("dangling.gguf", "missing (a broken link?)")]
+
+
+async def test_the_screen_marks_a_truncated_download_and_deletes_it_after_asking(home, model_path):
+    from textual.widgets import OptionList, Static
+
+    from helpers import wait_until
+    from tui_llm.app_factory import make_app
+    from tui_llm.config import AppConfig
+    from tui_llm.ui.dialogs.choice import ChoiceDialog
+    from tui_llm.ui.screens.local_models import LocalModelsScreen
+
+    models = locations.models_dir()
+    good = link_model(model_path, models / "good.gguf")
+    cut = put(models / "cut.gguf", model_path.read_bytes()[:5_000_000])
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_registered("local-models")
+        await wait_until(pilot, lambda: isinstance(app.screen, LocalModelsScreen) and app.screen.scanned)
+        screen = app.screen
+        listing = screen.query_one(OptionList)
+        assert "✗ cut.gguf" in str(listing.get_option(f"bad:{cut}").prompt)
+        listing.highlighted = listing.get_option_index(f"model:{good}")
+        await pilot.pause()
+        assert str(good) in str(screen.query_one("#local-detail", Static).render())
+        listing.highlighted = listing.get_option_index(f"bad:{cut}")
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: not cut.exists())
+        assert good.exists()

@@ -78,7 +78,10 @@ async def settled(pilot: Pilot, condition) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    # Messages posted by what the workers reported (a highlighted row's detail, say) settle too;
+    # on a loaded machine one pause was sometimes not enough.
+    for _ in range(3):
+        await pilot.pause(0.05)
 
 
 async def at_home(pilot: Pilot) -> HomeScreen:
@@ -193,3 +196,59 @@ def test_starter(snap_compare):
                       and sum(len(log.lines) for log in pilot.app.screen.query(RichLog)) >= 3)
 
     assert snap_compare(pinned_app(), run_before=run_before)
+
+
+# -- NO_COLOR: no colour at all; focus and the highlighted row show by style -------------
+def test_home_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    a_model_on_disk()
+
+    async def run_before(pilot: Pilot) -> None:
+        await at_home(pilot)
+        await settled(pilot, lambda: True)
+
+    assert snap_compare(pinned_app(), run_before=run_before)
+
+
+def test_settings_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(pinned_app(), run_before=open_registered("settings", lambda s: s.presets))
+
+
+def test_chat_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    runner = FakeRunner(replies=["Hello! The fox is quick and the dog is lazy."])
+
+    async def run_before(pilot: Pilot) -> None:
+        await at_home(pilot)
+        pilot.app.open_chat(None)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and pilot.app.screen.ready)
+        await pilot.press(*"Tell me about the fox", "enter")
+        await settled(pilot, lambda: runner.requests and not pilot.app.screen.is_busy)
+
+    assert snap_compare(pinned_app(runner), run_before=run_before)
+
+
+def test_no_color_paints_no_colour(monkeypatch):
+    """The SVGs above could hide a grey: check the drawn segments themselves."""
+    import asyncio
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = pinned_app()
+
+    async def colours_drawn() -> set[str]:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await at_home(pilot)
+            await settled(pilot, lambda: True)
+            background = app.screen.styles.background
+            found = set()
+            for strip in app.screen._compositor.render_strips():
+                for line_filter in app._filters:
+                    strip = strip.apply_filter(line_filter, background)
+                for segment in strip:
+                    for colour in (segment.style.color, segment.style.bgcolor) if segment.style else ():
+                        if colour is not None and not colour.is_default:
+                            found.add(str(colour))
+            return found
+
+    assert asyncio.run(colours_drawn()) == set()

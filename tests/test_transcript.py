@@ -202,3 +202,14 @@ async def test_a_growing_reply_always_has_the_height_of_its_text():
             # "Model: " plus the words, wrapped to 38 cells (padding one each side).
             assert reply.size.height == len(wrap_text("Model: " + text, 38))
         assert await shows(pilot, "w29")
+
+
+def test_in_a_story_your_own_prose_looks_apart_from_the_models():
+    from tui_llm.ui.widgets.session_turn import turn_text
+
+    def styles(text) -> set[str]:
+        return {str(span.style) for span in text.spans}
+
+    assert "italic" in styles(turn_text("user", "I open the door.", ""))
+    assert "italic" not in styles(turn_text("assistant", "It creaks.", ""))
+    assert "italic" not in styles(turn_text("user", "Hi", "You"))

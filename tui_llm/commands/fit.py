@@ -128,7 +128,8 @@ def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
     lines = [
         f"{info.path.name}: {info.architecture}, {info.quant}, {params} parameters, "
         f"{shape.n_layers} layers, trained on {shape.n_ctx_train:,} tokens of context",
-        f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers on the GPU:",
+        f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers "
+        f"({shape.n_layers} + the output layer) on the GPU:",
         f"  RAM   {human_size(need.ram_bytes):>9}  ({parts(need.ram)})",
     ]
     if need.vram_bytes:

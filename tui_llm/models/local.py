@@ -262,10 +262,8 @@ def _examine(path: Path, name: str, source: str, expected_size: int | None = Non
 def _deep_check(model: LocalModel) -> LocalModel:
     if not model.usable:
         return model
-    try:
-        from tui_llm.models import gguf as gguf_info
-    except ImportError:
-        return model
+    from tui_llm.models import gguf as gguf_info
+
     try:
         gguf_info.check_complete(model.path)
     except gguf_info.GGUFError as exc:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import Monochrome, NoColor
 from textual.notifications import SeverityLevel
 
 from tui_llm import locations
@@ -60,6 +61,9 @@ class TuiLlmApp(App):
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir())
         self._quit_asked = -QUIT_CONFIRM_SECONDS
+        if self.no_color:
+            # Textual's NO_COLOR keeps greys (monochrome); no colour means none.
+            self._filters = [f for f in self._filters if not isinstance(f, Monochrome)] + [NoColor()]
         if config.keymap:
             self.set_keymap(config.keymap)
 

@@ -174,8 +174,15 @@ class DownloadsScreen(Screen):
             self.queue.cancel(job.id)
 
     def action_retry(self) -> None:
-        if (job := self.selected()) is not None:
+        job = self.selected()
+        if job is None:
+            return
+        if job.state in (FAILED, CANCELLED):
             self.queue.retry(job.id)
+            self.notify(f"Retrying {job.name}: it resumes from the bytes kept.", timeout=4)
+        else:
+            self.notify(f"{job.name} is {job.state}: only failed or cancelled downloads are retried.",
+                        timeout=4)
 
     @on(ListView.Selected, "#downloads-list")
     def open_model(self, event: ListView.Selected) -> None:

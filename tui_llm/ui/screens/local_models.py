@@ -14,8 +14,11 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from tui_llm.units import human_size
-from tui_llm.models.local import LocalModel, default_places, discover
+from tui_llm.models.local import SOURCE_EXTRA, SOURCE_TUI_LLM, LocalModel, default_places, discover
+from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.messages import LocalModelsFound
+
+DELETABLE = (SOURCE_TUI_LLM, SOURCE_EXTRA)  # files in our folders; other apps manage their own
 
 
 def option_for(model: LocalModel) -> Option:
@@ -26,12 +29,13 @@ def option_for(model: LocalModel) -> Option:
         # Selectable, so that highlighting it shows what it is and the way to a GGUF.
         return Option(f"✗ {model.name}  ({model.foreign.kind}, {where}): not runnable here",
                       id=f"foreign:{model.path}")
-    return Option(f"✗ {model.name}  ({where}): {model.problem}", id=f"bad:{model.path}", disabled=True)
+    return Option(f"✗ {model.name}  ({where}): {model.problem}", id=f"bad:{model.path}")
 
 
 class LocalModelsScreen(Screen):
     BINDINGS = [
         Binding("r", "rescan", "Rescan", id="local.rescan"),
+        Binding("delete", "delete", "Delete", id="local.delete"),
         Binding("escape", "back", "Back", id="local.back"),
     ]
 
@@ -60,7 +64,8 @@ class LocalModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="local-models", exit_on_error=False, description="scan models")
     def scan(self) -> None:
-        models = discover(places=default_places(self.app.config))
+        # A full check reads each header: a truncated download is marked, not offered.
+        models = discover(places=default_places(self.app.config), check=True)
         self.post_message(LocalModelsFound(models))
 
     def on_local_models_found(self, message: LocalModelsFound) -> None:
@@ -87,11 +92,42 @@ class LocalModelsScreen(Screen):
     def show_detail(self, event: OptionList.OptionHighlighted) -> None:
         detail = self.query_one("#local-detail", Static)
         choice = event.option.id or ""
-        model = next((m for m in self.models if choice == f"foreign:{m.path}"), None)
+        model = self._model(choice)
         detail.display = model is not None
         if model is not None and model.foreign is not None:
             foreign = model.foreign
             detail.update(f"{foreign.what}. {foreign.needs}.\n{foreign.gguf_way}")
+        elif model is not None:
+            how = "Del deletes" if model.source in DELETABLE else f"kept by {model.source}"
+            detail.update(f"{model.path}\n{human_size(model.size)} · Enter chats · {how}")
+
+    def _model(self, choice: str) -> LocalModel | None:
+        return next((m for m in self.models if choice.split(":", 1)[-1] == str(m.path)), None)
+
+    def action_delete(self) -> None:
+        listing = self.query_one(OptionList)
+        option = listing.highlighted_option
+        model = self._model(option.id or "") if option is not None else None
+        if model is None:
+            return
+        if model.source not in DELETABLE:
+            self.notify(f"{model.name} belongs to {model.source}; delete it with that tool.", timeout=6)
+            return
+        question = f"Delete {model.path.name} ({human_size(model.size)})? This cannot be undone."
+        self.app.push_screen(
+            ChoiceDialog(question, [("keep", "No, keep it"), ("delete", "Yes, delete the file")]),
+            lambda choice: self._delete(model) if choice == "delete" else None,
+        )
+
+    @work(thread=True, exit_on_error=False, group="local-delete", description="delete a model")
+    def _delete(self, model: LocalModel) -> None:
+        try:
+            model.path.unlink()
+            said = f"Deleted {model.path}"
+        except OSError as exc:
+            said = f"Could not delete {model.path}: {exc.strerror or exc}"
+        self.app.call_from_thread(self.notify, said, timeout=6)
+        self.scan()
 
     @on(OptionList.OptionSelected, "#local-list")
     def open_model(self, event: OptionList.OptionSelected) -> None:
