@@ -166,6 +166,9 @@ class FakeRunner:
             yield piece
         stats.finish_reason = "stop"
 
+    def keep_state(self, key: str | None) -> None:
+        pass
+
     def cancel(self) -> None:
         self._cancel.set()
 

@@ -189,3 +189,10 @@ def test_random_means_random_between_launches_and_a_seed_repeats(model_path, iso
     seeded = [run_cli(*ask, "--seed", "42", env_home=isolated_home) for _ in range(2)]
     assert seeded[0].returncode == 0, seeded[0].stderr
     assert seeded[0].stdout == seeded[1].stdout and seeded[0].stdout.strip()
+
+
+def test_threads_option_is_checked(model_path, isolated_home):
+    done = run_cli("chat", "--model", str(model_path), "--prompt", "hi", "--threads", "0",
+                   env_home=isolated_home)
+    assert done.returncode == 2
+    assert "thread" in done.stderr and "Traceback" not in done.stderr

@@ -158,3 +158,12 @@ def test_runner_check_uses_it(model_path, tmp_path):
         cut.write_bytes(src.read(5_000_000))
     with pytest.raises(ModelLoadError, match="truncated"):
         check_model_file(cut)
+
+
+def test_a_file_changed_since_it_was_read_is_read_again(tmp_path):
+    path = write_gguf(tmp_path / "m.gguf")
+    first = read_gguf(path)
+    assert read_gguf(path) is first  # unchanged: not parsed twice
+    meta, tensors = llama_like(n_layers=3)
+    path.write_bytes(gguf_bytes(meta, tensors))
+    assert read_gguf(path).n_layers == 3

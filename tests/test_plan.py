@@ -43,6 +43,16 @@ def test_chosen_values_are_kept_and_auto_threads_follow_the_machine(model_path):
     assert (two_cores.n_threads, two_cores.n_threads_batch) == (1, 2)  # one CPU left to the app
 
 
+def test_a_headless_run_decodes_on_every_physical_core(model_path):
+    shape = read_shape(model_path)
+    assert plan_load(shape, LoadSettings(), NO_GPU, headless=True).settings.n_threads == 2
+    assert plan_load(shape, LoadSettings(), BIG, headless=True).settings.n_threads == 8
+    chosen = plan_load(shape, LoadSettings(n_threads=1), NO_GPU, headless=True).settings
+    assert chosen.n_threads == 1
+    config = AppConfig(load=LoadSettings(n_threads=1))
+    assert plan_for_file(config, model_path, NO_GPU, headless=True).settings.n_threads == 1
+
+
 def test_the_plan_for_a_file_takes_its_settings_and_template_from_the_config(model_path):
     config = AppConfig()
     config.set_overrides(model_path, ModelOverrides(template="vicuna", n_ctx=1024))

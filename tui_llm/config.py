@@ -86,6 +86,8 @@ class AppConfig:
     endpoints: list[Endpoint] = field(default_factory=list)
     # [hardware] vram_gb: VRAM of a GPU that NVML cannot see (0: run on the CPU).
     vram_gb: float | None = None
+    # [cache] kv_state_gb: disk kept for saved engine state (0: save none).
+    kv_state_gb: float = 2.0
     # Sections this version does not know, written back unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
     # The file on disk could not be fully read: saving must not overwrite it.
@@ -138,6 +140,8 @@ class AppConfig:
             data["endpoints"] = endpoints_to_dict(self.endpoints)
         if self.vram_gb is not None:
             data["hardware"] = {"vram_gb": self.vram_gb}
+        if self.kv_state_gb != 2.0:
+            data["cache"] = {"kv_state_gb": self.kv_state_gb}
         return data
 
 
@@ -233,6 +237,17 @@ def _parse_hardware(config: AppConfig, value: Any) -> None:
     config.vram_gb = None if vram is None else float(vram)
 
 
+def _parse_cache(config: AppConfig, value: Any) -> None:
+    table = _table(value)
+    unknown = sorted(set(table) - {"kv_state_gb"})
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(unknown)}", unknown[0])
+    size = table.get("kv_state_gb", 2.0)
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
+        raise ConfigError(f"kv_state_gb must be a number of GB, 0 or more (got {size!r})", "kv_state_gb")
+    config.kv_state_gb = float(size)
+
+
 SECTION_PARSERS: dict[str, Callable[[AppConfig, Any], None]] = {
     "sampler": _parse_sampler,
     "load": _parse_load,
@@ -241,6 +256,7 @@ SECTION_PARSERS: dict[str, Callable[[AppConfig, Any], None]] = {
     "models": _parse_models,
     "endpoints": _parse_endpoints,
     "hardware": _parse_hardware,
+    "cache": _parse_cache,
 }
 
 

@@ -35,16 +35,22 @@ class Assembly:
     start: int
     dropped_turns: int = 0
     dropped_tokens: int = 0
+    shifts: bool = False  # the engine moves the kept turns in its cache instead of reading them again
 
     @property
     def notice(self) -> str:
         if not self.dropped_turns:
             return ""
         turns = "turn" if self.dropped_turns == 1 else "turns"
+        how = (
+            "the rest is shifted in the engine's cache, not read again"
+            if self.shifts
+            else "this model cannot shift its cache, so the rest is read again"
+        )
         return (
             f"Context full: the {self.dropped_turns} oldest {turns} (~{self.dropped_tokens} "
-            f"tokens) are no longer sent to the model. Memory, the system prompt and your "
-            f"latest input are kept; the transcript keeps everything."
+            f"tokens) are no longer sent to the model; {how}. Memory, the system prompt and "
+            f"your latest input are kept; the transcript keeps everything."
         )
 
 
@@ -144,6 +150,7 @@ async def assemble(
     return Assembly(
         await request_at(chosen), sampler, kept, budget, chosen,
         dropped_turns=chosen - start, dropped_tokens=full - kept,
+        shifts=runner.capabilities.can_shift_context,
     )
 
 

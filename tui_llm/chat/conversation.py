@@ -222,6 +222,7 @@ class Conversation:
         continuing: bool = False,
     ) -> Turn | None:
         session = self.session
+        self.runner.keep_state(self._state_key())
         base = session.turns[-1].text if continuing else ""
         pieces: list[str] = []
         thought = _Thought()
@@ -383,6 +384,11 @@ class Conversation:
             raise ConversationBusy("a reply is being written")
 
     # -- saving ------------------------------------------------------------
+    def _state_key(self) -> str | None:
+        """Saved sessions keep the engine's state too, one per session file."""
+        path = self.session.path
+        return str(path.expanduser().resolve()) if self._save_hook and path else None
+
     def _save(self) -> None:
         session = self.session
         if self._save_hook is None or (not session.turns and session.path is None):

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctx", type=int, default=None,
                         help="context size in tokens (past the model's trained length: see --rope-scaling)")
     add_rope_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for writing the reply (default: every physical core)")
     parser.add_argument("--seed", type=int, default=None,
                         help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
@@ -57,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a note inserted a few lines before the end of the context")
     parser.add_argument("--prose", action="store_true",
                         help="adventure mode: send the prompt as story text, not as an action")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: the reply, its reasoning and its timings "
+                        "(ttft_s from the model being loaded to the first token, decode_tok_s, "
+                        "prompt tokens read)")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
     parser.add_argument("--thinking", choices=THINKING_CHOICES, default=None,
@@ -64,8 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "allows (default: the model's setting in config.toml, else its own)")
     parser.add_argument("--show-thinking", action="store_true",
                         help="print the model's thought on stderr (stdout gets only the answer)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object: reply, reasoning and the reply's figures")
 
 
 def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
@@ -81,9 +85,10 @@ def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202
             return RemoteRunner(resolve_endpoint(args.endpoint, config.endpoints, model=model))
         except EndpointError as exc:
             raise UserError(f"--endpoint: {exc}") from exc
+    from tui_llm.app_factory import kv_state_cache
     from tui_llm.engine.llama import LlamaCppRunner
 
-    return LlamaCppRunner()
+    return LlamaCppRunner(kv_state_cache(config))
 
 
 def _open_session(args: argparse.Namespace):  # noqa: ANN202
@@ -134,15 +139,16 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
         load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
+        if args.threads is not None:
+            load_changes["n_threads"] = args.threads
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
         session = _open_session(args)
     except (ValueError, SessionError) as exc:
         raise UserError(str(exc)) from exc
     failure: list[str] = []
     wrote: list[str] = []
-
-    thought: list[str] = []
     ended: list[ReplyEnded] = []
+    thought: list[str] = []
 
     def show(event: object) -> None:
         if isinstance(event, ReplyThinking):
@@ -172,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
             if runner.capabilities.loads_files:
                 path = args.model.expanduser()
                 plan = await asyncio.to_thread(
-                    lambda: plan_for_file(config, path, probe(vram_override_gb=config.vram_gb), **load_changes)
+                    lambda: plan_for_file(
+                        config, path, probe(vram_override_gb=config.vram_gb), headless=True, **load_changes
+                    )
                 )
                 if plan.rope_note:
                     print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
@@ -199,24 +207,24 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])
-    if args.json:
-        print(json.dumps(_json_result(ended[-1] if ended else None, "".join(thought)),
+    if args.json and ended:
+        print(json.dumps(_json_result(ended[-1], "".join(wrote), "".join(thought)),
                          ensure_ascii=False))
     return 0
 
 
-def _json_result(ended: "ReplyEnded | None", thought: str) -> dict[str, object]:
+def _json_result(ended: "ReplyEnded", wrote: str, thought: str) -> dict[str, object]:
     """What ``--json`` prints: the answer, the thought beside it, and the reply's figures."""
-    turn = ended.turn if ended else None
-    stats = ended.stats if ended else None
+    turn, stats = ended.turn, ended.stats
     return {
-        "reply": turn.text if turn else "",
+        "reply": turn.text if turn else wrote,
         "reasoning": turn.reasoning if turn else thought.strip(),
         "reasoning_s": round(turn.reasoning_s, 3) if turn else 0.0,
         "reasoning_tokens": turn.reasoning_tokens if turn else 0,
-        "ttft_s": round(stats.time_to_first_token, 4) if stats else 0.0,
-        "decode_tok_s": round(stats.tokens_per_second, 2) if stats else 0.0,
-        "prompt_tokens": stats.prompt_tokens if stats else 0,
-        "completion_tokens": stats.completion_tokens if stats else 0,
-        "finish_reason": stats.finish_reason if stats else "",
+        "ttft_s": round(stats.time_to_first_token, 4),
+        "decode_tok_s": round(stats.tokens_per_second, 2),
+        "prompt_tokens": stats.prompt_tokens,
+        "evaluated_prompt_tokens": stats.evaluated_prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "finish_reason": stats.finish_reason,
     }

@@ -154,4 +154,10 @@ class Runner(Protocol):
 
     def cancel(self) -> None: ...
 
+    def keep_state(self, key: str | None) -> None:
+        """Save the engine state under ``key`` after each reply and resume from it later.
+
+        None keeps nothing. Engines without ``can_save_state`` ignore it.
+        """
+
     async def close(self) -> None: ...

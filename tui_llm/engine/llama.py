@@ -9,6 +9,7 @@ thread-safe) and results come back to the event loop through a queue.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import gc
 import secrets
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
+from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.engine.special_text import marker_tokenizer, marks_with_control_tokens
@@ -75,7 +77,10 @@ def check_model_file(path: Path) -> None:
 class LlamaCppRunner:
     """A local llama.cpp engine: one model, one worker thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_cache: kv_state.KVStateCache | None = None) -> None:
+        self._state_cache = state_cache
+        self._state_key: str | None = None
+        self._can_shift = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._llm: Any = None
         self._cancel = threading.Event()
@@ -85,14 +90,20 @@ class LlamaCppRunner:
         self._template_reason = ""
         self.last_stats = GenerationStats()
 
-    @functools.cached_property
+    @property
     def capabilities(self) -> Capabilities:
+        """Context shift depends on the loaded model's memory (recurrent and some
+        sliding-window caches cannot shift); the rest on the engine build."""
+        return dataclasses.replace(self._build_capabilities, can_shift_context=self._can_shift)
+
+    @functools.cached_property
+    def _build_capabilities(self) -> Capabilities:
         return Capabilities(
             loads_files=True,
             can_offload=supports_gpu_offload(),  # loads llama_cpp: asked on first use, not at start-up
             renders_locally=True,
             exact_token_counts=True,
-            can_save_state=False,
+            can_save_state=True,
             can_shift_context=False,
         )
 
@@ -135,6 +146,16 @@ class LlamaCppRunner:
     def set_template(self, template: PromptTemplate, reason: str) -> None:
         self._template, self._template_reason = template, reason
 
+    def keep_state(self, key: str | None) -> None:
+        """Save the KV state under ``key`` after each reply, and resume from it; None: neither."""
+        self._state_key = key
+
+    def _state_fingerprint(self) -> str:
+        import llama_cpp
+
+        assert self._info is not None and self._settings is not None
+        return kv_state.model_fingerprint(self._info.path, self._settings, llama_cpp.__version__)
+
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
@@ -164,6 +185,7 @@ class LlamaCppRunner:
         report("loading weights", 0.2)
         info = await self._call(self._load_sync, path, settings)
         self._info, self._settings = info, settings
+        self._can_shift = await self._call(lambda: kv_shift.can_shift(self._llm))
         if isinstance(template, PromptTemplate):
             self.set_template(template, "chosen by the caller")
         else:
@@ -204,6 +226,7 @@ class LlamaCppRunner:
         return _model_info(path, llm)
 
     def _unload_sync(self) -> None:
+        self._can_shift = False
         if self._llm is None:
             return
         self._llm.close()
@@ -270,15 +293,21 @@ class LlamaCppRunner:
         self._cancel = cancel or threading.Event()
         stop_event = self._cancel
 
+        state_key = self._state_key if self._state_cache is not None else None
+
         def produce() -> None:
             try:
                 # Rendered here, off the event loop: an untrusted template may take its time limit.
                 prompt = self.render_sync(request)
-                for piece in self._generate_sync(prompt, sampler, stop_event):
+                for piece in self._generate_sync(prompt, sampler, stop_event, state_key):
                     loop.call_soon_threadsafe(queue.put_nowait, ("text", piece))
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+                return
+            if state_key is not None and self._llm is not None:
+                # After "done": the reply is complete on screen while the state is written.
+                kv_state.keep(self._state_cache, self._llm, state_key, self._state_fingerprint())
 
         self._executor.submit(produce)
         finished = False
@@ -300,7 +329,11 @@ class LlamaCppRunner:
                 stop_event.set()
 
     def _generate_sync(
-        self, prompt: str, sampler: SamplerSettings, stop_event: threading.Event
+        self,
+        prompt: str,
+        sampler: SamplerSettings,
+        stop_event: threading.Event,
+        state_key: str | None = None,
     ) -> Any:
         import llama_cpp
 
@@ -314,6 +347,11 @@ class LlamaCppRunner:
                 f"The prompt is {len(tokens)} tokens but the context holds {n_ctx}. "
                 "Shorten the conversation or load the model with a larger context."
             )
+        started = time.perf_counter()
+        if state_key is not None:
+            kv_state.resume(self._state_cache, llm, state_key, self._state_fingerprint(), tokens)
+        if self._can_shift:
+            kv_shift.shift_into(llm, tokens)
         stats = GenerationStats(prompt_tokens=len(tokens))
         stats.evaluated_prompt_tokens = len(tokens) - _common_prefix(llm, tokens)
         self.last_stats = stats
@@ -321,7 +359,6 @@ class LlamaCppRunner:
         llm.tokenizer_.markers_as_text = marks_with_control_tokens(self._template.source)
         # llama-cpp-python takes the penalty window from this attribute on every call.
         llm.last_n_tokens_size = sampler.repeat_last_n if sampler.repeat_last_n >= 0 else n_ctx
-        started = time.perf_counter()
         chunks = llm.create_completion(
             prompt=tokens,
             stream=True,

@@ -216,6 +216,9 @@ class RemoteRunner:
             if self._producer is producer:
                 self._producer = None
 
+    def keep_state(self, key: str | None) -> None:
+        pass
+
     def cancel(self) -> None:
         task = self._producer
         if task is None or task.done():

@@ -29,13 +29,19 @@ class LoadPlan:
 
 
 def plan_load(
-    shape: ModelShape | None, settings: LoadSettings, hardware: Hardware, template: str | None = None
+    shape: ModelShape | None,
+    settings: LoadSettings,
+    hardware: Hardware,
+    template: str | None = None,
+    headless: bool = False,
 ) -> LoadPlan:
     """Decide what ``settings`` leaves to "auto" for a model of ``shape`` on ``hardware``.
 
     GPU layers: as many as fit free VRAM with a margin; 0 without a usable GPU
     or when the model's shape is unknown (its header could not be read).
-    Threads: physical cores, one CPU left to the app while decoding.
+    Threads: physical cores, one CPU left to the app while decoding; a
+    ``headless`` run (``tui-llm chat``) has no UI thread and decodes on every
+    physical core (bench/cli_threads.py).
     RoPE: a context past the training length gets scaling (models.rope.choose).
     """
     layers = settings.n_gpu_layers
@@ -43,7 +49,9 @@ def plan_load(
         layers = 0 if shape is None else suggest_gpu_layers(
             shape, hardware, settings.n_ctx, settings.kv_cache_type, settings.n_ubatch, settings.flash_attn
         )
-    threads = settings.n_threads or decode_threads(hardware.cores_physical, hardware.cores_logical)
+    threads = settings.n_threads or (
+        hardware.cores_physical if headless else decode_threads(hardware.cores_physical, hardware.cores_logical)
+    )
     batch_threads = settings.n_threads_batch or settings.n_threads or hardware.cores_physical
     rope = choose(settings.n_ctx, shape.n_ctx_train if shape else 0, shape.rope if shape else ModelRope(),
                   settings.rope_scaling, settings.rope_freq_base, settings.rope_freq_scale)
@@ -54,10 +62,12 @@ def plan_load(
     return LoadPlan(planned, template, rope.note)
 
 
-def plan_for_file(config: "AppConfig", model: Path, hardware: Hardware, **changes: Any) -> LoadPlan:
+def plan_for_file(
+    config: "AppConfig", model: Path, hardware: Hardware, headless: bool = False, **changes: Any
+) -> LoadPlan:
     """The plan for the GGUF file ``model`` (its header is read) with its own settings
     from ``config``, then ``changes`` (e.g. --ctx)."""
     settings = config.load_for(model)
     if changes:
         settings = settings.with_changes(**changes)
-    return plan_load(read_shape(model), settings, hardware, config.overrides_for(model).template)
+    return plan_load(read_shape(model), settings, hardware, config.overrides_for(model).template, headless)

@@ -8,6 +8,7 @@ this is fast even for files of many gigabytes.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import struct
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ _SCALARS: dict[int, str] = {
     10: "<Q", 11: "<q", 12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 class GGUFError(ValueError):
@@ -177,10 +179,16 @@ class _Reader:
         return raw.decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
-        for _ in range(count):
-            length = self.unpack("<Q")
-            self._need(length)
-            self.pos += length
+        # The hot loop of a header read (~100k vocabulary strings): one unpack per string,
+        # bounds checked once at the end (unpack_from past the end raises struct.error).
+        unpack, buf, pos = _U64.unpack_from, self.buf, self.pos
+        try:
+            for _ in range(count):
+                pos += 8 + unpack(buf, pos)[0]
+        except struct.error:
+            pos = self.size + 1
+        self._need(pos - self.pos)
+        self.pos = pos
 
     def value(self, kind: int) -> tuple[Any, int | None]:
         """One metadata value; arrays too long to keep come back as None with their length."""
@@ -382,8 +390,25 @@ def _dominant_type(tensors: tuple[TensorInfo, ...]) -> str:
 
 
 def read_gguf(path: Path | str) -> GGUFInfo:
-    """Parse the header of ``path``. Raises GGUFError with a readable message."""
+    """Parse the header of ``path``. Raises GGUFError with a readable message.
+
+    A file read before and unchanged since (same size and mtime) is not parsed
+    again: loading a model checks its header and plans its settings from it.
+    """
     path = Path(path).expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return _read_gguf(path)
+    return _read_unchanged(path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_unchanged(path: Path, size: int, mtime_ns: int, inode: int) -> GGUFInfo:
+    return _read_gguf(path)
+
+
+def _read_gguf(path: Path) -> GGUFInfo:
     try:
         with path.open("rb") as handle:
             size = path.stat().st_size
