@@ -30,6 +30,14 @@ def model_path() -> Path:
     return fetch_test_model()
 
 
+@pytest.fixture(scope="session")
+def llama_templates() -> dict[str, str]:
+    """The chat templates in llama-cpp-python's sdist, by file name (fetched once with pip)."""
+    from llama_templates import extract_templates
+
+    return extract_templates()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own config/data/cache dirs; the user's home is never touched."""

@@ -190,7 +190,7 @@ async def test_escape_keeps_the_partial_reply_and_stream_is_batched(monkeypatch)
         screen = await open_chat(pilot, app)
         await pilot.press(*"go")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: len(screen._reply_text) > 300)
+        await wait_until(pilot, lambda: len(screen._draft.answer) > 300)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.generating)
         reply = screen.session.turns[-1]

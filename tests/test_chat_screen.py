@@ -49,7 +49,7 @@ async def test_escape_stops_generation_and_input_still_works(model_path):
         screen = app.screen
         await pilot.press(*"Write a very long story about a lighthouse keeper.")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: len(screen._reply_text) > 20)
+        await wait_until(pilot, lambda: len(screen._draft.answer) > 20)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.generating)
         assert app.runner.last_stats.cancelled
@@ -70,7 +70,7 @@ async def test_ctrl_c_stops_generation_without_quitting(model_path):
         screen = app.screen
         await pilot.press(*"Tell me a long tale.")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: len(screen._reply_text) > 10)
+        await wait_until(pilot, lambda: len(screen._draft.answer) > 10)
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not screen.generating)
         assert app.is_running

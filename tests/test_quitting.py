@@ -27,7 +27,7 @@ async def test_two_ctrl_c_in_a_chat_stop_the_reply_and_leave_the_app_running():
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         screen = app.screen
         await pilot.press(*"Tell me a story", "enter")
-        await wait_until(pilot, lambda: len(screen._reply_text) > 10)
+        await wait_until(pilot, lambda: len(screen._draft.answer) > 10)
         await pilot.press("ctrl+c", "ctrl+c")
         await wait_until(pilot, lambda: not screen.generating)
         await pilot.press("ctrl+c")

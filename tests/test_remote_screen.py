@@ -111,7 +111,7 @@ async def test_ctrl_c_stops_a_remote_reply_without_quitting(server):
         app.config.sampler = SamplerSettings(temperature=1.0, max_tokens=600, seed=11)
         await pilot.press(*"Write a very long story about the sea.")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: len(chat._reply_text) > 10)
+        await wait_until(pilot, lambda: len(chat._draft.answer) > 10)
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not chat.generating)
         assert app.is_running

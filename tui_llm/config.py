@@ -17,6 +17,7 @@ from typing import Any, Callable
 import tomli_w
 
 from tui_llm import locations
+from tui_llm.engine.contract import THINKING_CHOICES
 from tui_llm.engine.endpoints import Endpoint, EndpointError, endpoints_to_dict, parse_endpoint
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import DEFAULT_PRESET, SamplerError, SamplerSettings, get_sampler_preset
@@ -42,6 +43,7 @@ class ModelOverrides:
     rope_scaling: str | None = None
     rope_freq_base: float | None = None
     rope_freq_scale: float | None = None
+    thinking: str | None = None  # a reasoning model: on, off, low, medium or high
 
     def is_empty(self) -> bool:
         return self == ModelOverrides()
@@ -59,6 +61,8 @@ class ModelOverrides:
         for key in ("template", "sampler_preset"):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{key} must be a name in quotes", key)
+        if "thinking" in data and data["thinking"] not in THINKING_CHOICES:
+            raise ConfigError(f"thinking must be one of {', '.join(THINKING_CHOICES)}", "thinking")
         overrides = cls(**data)
         LoadSettings().with_changes(**overrides.load_changes())  # range checks
         return overrides

@@ -10,11 +10,15 @@ arriving in the same burst of keys finds it busy instead of starting twice.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Coroutine, Union
 
 from tui_llm.chat.context import ContextOverflowError, assemble
-from tui_llm.chat.modes import clean_reply
+from tui_llm.chat.modes import clean_reply, uses_messages
+from tui_llm.chat.reasoning import (
+    THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
+)
 from tui_llm.chat.sessions import USER_ROLES, Session, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.engine.sampler import SamplerSettings
@@ -64,6 +68,13 @@ class ReplyText:
 
 
 @dataclass(frozen=True)
+class ReplyThinking:
+    """A piece of the model's thought before its answer; never part of the reply text."""
+
+    piece: str
+
+
+@dataclass(frozen=True)
 class ReplyEnded:
     """The reply is over. ``turn`` is the new or continued reply; None when nothing was kept."""
 
@@ -102,7 +113,7 @@ class SetupChanged:
 
 
 Event = Union[
-    TurnAdded, TurnRemoved, TurnChanged, ReplyStarted, ReplyText, ReplyEnded,
+    TurnAdded, TurnRemoved, TurnChanged, ReplyStarted, ReplyThinking, ReplyText, ReplyEnded,
     InputReturned, Notice, ContextChanged, SessionReset, SetupChanged,
 ]
 Listener = Callable[[Event], None]
@@ -116,8 +127,10 @@ class Conversation:
         session: Session | None = None,
         sampler: Callable[[], SamplerSettings] = SamplerSettings,
         save: Callable[[Session], None] | None = None,
+        thinking: str | Callable[[], str] = "",
     ) -> None:
         self.runner = runner
+        self.thinking = thinking
         self.session = session or Session()
         self._sampler = sampler
         self._save_hook = save
@@ -125,6 +138,15 @@ class Conversation:
         self._cancel = threading.Event()
         self.busy = False
         self.session.start_with_greeting()
+
+    @property
+    def thinking(self) -> str:
+        """"", on, off, low, medium or high (see chat/reasoning.py), read at each reply."""
+        return self._thinking()
+
+    @thinking.setter
+    def thinking(self, value: str | Callable[[], str]) -> None:
+        self._thinking = value if callable(value) else (lambda: value)
 
     # -- events ----------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -203,28 +225,47 @@ class Conversation:
         self.runner.keep_state(self._state_key())
         base = session.turns[-1].text if continuing else ""
         pieces: list[str] = []
+        thought = _Thought()
+        parser = ReasoningFormat(THINK).parser()
         error = ""
         try:
             self._emit(ReplyStarted(continuing, base))
             try:
+                self._apply_thinking()
                 assembly = await assemble(session, self.runner, self._sampler(), continuing)
                 if assembly.notice:
                     self._emit(Notice(assembly.notice))
                     self._emit(ContextChanged(session.hidden_turns))
-                async for piece in self.runner.stream(
-                    assembly.request, assembly.sampler, self._cancel
-                ):
-                    pieces.append(piece)
-                    self._emit(ReplyText(piece))
+                request = assembly.request
+                if not isinstance(request, str):
+                    request = with_no_think(list(request), self.runner.template.source, self.thinking)
+                fmt = await self._reasoning_format(request, continuing)
+                sampler = assembly.sampler
+                if fmt.stops:
+                    sampler = sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *fmt.stops])))
+                parser = fmt.parser()
+                async for piece in self.runner.stream(request, sampler, self._cancel):
+                    for kind, part in parser.feed(piece):
+                        self._take_part(kind, part, pieces, thought)
+                for kind, part in parser.finish():
+                    self._take_part(kind, part, pieces, thought)
             except (RunnerError, ContextOverflowError, TemplateRenderError) as exc:
                 error = str(exc)
             stats = self.runner.last_stats
             text = "".join(pieces)
+            if not error and parser.late_thought is not None:
+                # shown as answer while it streamed: the reply view shows it right at the end
+                thought.add(parser.late_thought)
+                text = text[len(parser.late_thought):]
             if error or not text.strip():
                 self._emit(ReplyEnded(None, continuing, stats, error))
                 self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled))
                 if not error and not stats.cancelled:
-                    self._emit(Notice("The model had nothing to add."))
+                    self._emit(Notice(
+                        f"The model thought for {thought.tokens} tokens and wrote no answer: "
+                        "raise the reply length, or turn thinking off." if thought.tokens
+                        else "The model had nothing to add."
+                    ))
                 return None
             full = clean_reply(session.mode, base + text)
             if continuing:
@@ -232,11 +273,47 @@ class Conversation:
                 turn.text = full
             else:
                 turn = session.add("assistant", full)
+            if thought.parts:
+                turn.reasoning = "".join(thought.parts).strip()
+                turn.reasoning_s, turn.reasoning_tokens = thought.seconds(), thought.tokens
             self._emit(ReplyEnded(turn, continuing, stats))
             self._save()
             return turn
         finally:
             self.busy = False
+
+    def _take_part(self, kind: str, part: str, pieces: list[str], thought: "_Thought") -> None:
+        if kind == THOUGHT:
+            thought.add(part)
+            self._emit(ReplyThinking(part))
+        else:
+            thought.end()
+            pieces.append(part)
+            self._emit(ReplyText(part))
+
+    def _apply_thinking(self) -> None:
+        """The template variables that turn thinking on or off, where the template reads them."""
+        runner = self.runner
+        thinking = self.thinking
+        if not thinking:
+            return
+        template = runner.template
+        known = runner.capabilities.renders_locally
+        wanted = thinking_variables(template.source if known else None, thinking)
+        if any(template.extra.get(name) != value for name, value in wanted.items()):
+            runner.set_template(template.with_variables(**wanted), runner.template_reason)
+
+    async def _reasoning_format(self, request: Any, continuing: bool) -> ReasoningFormat:
+        """How this model marks its thought, and whether the prompt already opened one."""
+        runner = self.runner
+        if not runner.capabilities.renders_locally or not uses_messages(self.session.mode):
+            return ReasoningFormat(THINK)
+        source = runner.template.source
+        if continuing:
+            fmt = detect_format(source)
+            return ReasoningFormat(fmt.style, starts_inside=fmt.style is None)
+        prompt = request if isinstance(request, str) else await runner.render(request)
+        return detect_format(source, prompt)
 
     def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool) -> None:
         """Nothing useful came back: undo what this reply started."""
@@ -324,3 +401,28 @@ class Conversation:
             self._sampler().to_dict(),
         )
         self._save_hook(session)
+
+
+class _Thought:
+    """The thought of the reply being written: its text, its length and how long it took."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tokens = 0
+        self._started = 0.0
+        self._ended = 0.0
+
+    def add(self, part: str) -> None:
+        if not self.parts:
+            self._started = time.perf_counter()
+        self.parts.append(part)
+        self.tokens += 1
+
+    def end(self) -> None:
+        if self.parts and not self._ended:
+            self._ended = time.perf_counter()
+
+    def seconds(self) -> float:
+        if not self.parts:
+            return 0.0
+        return (self._ended or time.perf_counter()) - self._started

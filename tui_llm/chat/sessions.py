@@ -35,9 +35,16 @@ class SessionError(Exception):
 class Turn:
     role: str
     text: str
+    reasoning: str = ""  # the model's thought before this reply; never sent back
+    reasoning_s: float = 0.0
+    reasoning_tokens: int = 0
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "text": self.text}
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"role": self.role, "text": self.text}
+        if self.reasoning:
+            data.update(reasoning=self.reasoning, reasoning_s=round(self.reasoning_s, 2),
+                        reasoning_tokens=self.reasoning_tokens)
+        return data
 
 
 def _now() -> str:
@@ -162,7 +169,16 @@ class Session:
                 or not isinstance(item.get("text"), str)
             ):
                 raise SessionError(f"turn {number} is malformed")
-            turns.append(Turn(item["role"], item["text"]))
+            reasoning = item.get("reasoning", "")
+            seconds = item.get("reasoning_s", 0.0)
+            tokens = item.get("reasoning_tokens", 0)
+            if (
+                not isinstance(reasoning, str)
+                or not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
+                or not isinstance(tokens, int) or isinstance(tokens, bool)
+            ):
+                raise SessionError(f"turn {number}'s reasoning is malformed")
+            turns.append(Turn(item["role"], item["text"], reasoning, float(seconds), tokens))
         text_fields = ("title", "model", "model_path", "template", "system_prompt", "character",
                        "greeting", "memory", "authors_note", "created", "updated")
         values: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,10 @@ from typing import TYPE_CHECKING
 from tui_llm.commands._load_args import add_rope_arguments, rope_changes
 
 if TYPE_CHECKING:
+    from tui_llm.chat.conversation import ReplyEnded
     from tui_llm.config import AppConfig
+
+from tui_llm.engine.contract import THINKING_CHOICES
 
 NAME = "chat"
 HELP = "send one prompt to a model and print the reply"
@@ -56,12 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prose", action="store_true",
                         help="adventure mode: send the prompt as story text, not as an action")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object: the reply and its timings (ttft_s from the "
-                        "model being loaded to the first token, decode_tok_s, prompt tokens read)")
+                        help="print one JSON object: the reply, its reasoning and its timings "
+                        "(ttft_s from the model being loaded to the first token, decode_tok_s, "
+                        "prompt tokens read)")
     parser.add_argument("--force", action="store_true",
                         help="load the model even if it looks too large for this machine's memory")
     parser.add_argument("--game-preamble", action="store_true",
                         help="adventure mode: start the prompt with a game-mode preamble")
+    parser.add_argument("--thinking", choices=THINKING_CHOICES, default=None,
+                        help="a reasoning model: think or not, and how hard, where its template "
+                        "allows (default: the model's setting in config.toml, else its own)")
+    parser.add_argument("--show-thinking", action="store_true",
+                        help="print the model's thought on stderr (stdout gets only the answer)")
 
 
 def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
@@ -118,7 +128,9 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
-    from tui_llm.chat.conversation import Conversation, Notice, NothingToDo, ReplyEnded, ReplyText
+    from tui_llm.chat.conversation import (
+        Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
+    )
     from tui_llm.chat.sessions import SessionError, save_session
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
@@ -147,11 +159,19 @@ def run(args: argparse.Namespace) -> int:
     failure: list[str] = []
     wrote: list[str] = []
     ended: list[ReplyEnded] = []
+    thought: list[str] = []
 
     out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
 
     def show(event: object) -> None:
-        if isinstance(event, ReplyText):
+        if isinstance(event, ReplyThinking):
+            if args.show_thinking and not args.json:
+                sys.stderr.write(event.piece)
+                sys.stderr.flush()
+            thought.append(event.piece)
+        elif isinstance(event, ReplyText):
+            if thought and not wrote and args.show_thinking and not args.json:
+                sys.stderr.write("\n")
             wrote.append(event.piece)
             if not args.json:
                 sys.stdout.write(visible(event.piece) if out_tty else event.piece)
@@ -181,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
             conversation = Conversation(
                 runner, session, lambda: sampler,
                 save=save_session if args.session is not None else None,
+                thinking=args.thinking or config.overrides_for(args.model).thinking or "",
             )
             conversation.subscribe(show)
             try:
@@ -198,19 +219,23 @@ def run(args: argparse.Namespace) -> int:
     if failure:
         raise UserError(failure[0])
     if args.json and ended:
-        print(_json_report("".join(wrote), ended[-1].stats))
+        print(json.dumps(_json_result(ended[-1], "".join(wrote), "".join(thought)),
+                         ensure_ascii=False))
     return 0
 
 
-def _json_report(reply: str, stats) -> str:  # noqa: ANN001 - GenerationStats, imported lazily
-    import json
-
-    return json.dumps({
-        "reply": reply,
+def _json_result(ended: "ReplyEnded", wrote: str, thought: str) -> dict[str, object]:
+    """What ``--json`` prints: the answer, the thought beside it, and the reply's figures."""
+    turn, stats = ended.turn, ended.stats
+    return {
+        "reply": turn.text if turn else wrote,
+        "reasoning": turn.reasoning if turn else thought.strip(),
+        "reasoning_s": round(turn.reasoning_s, 3) if turn else 0.0,
+        "reasoning_tokens": turn.reasoning_tokens if turn else 0,
         "ttft_s": round(stats.time_to_first_token, 4),
         "decode_tok_s": round(stats.tokens_per_second, 2),
         "prompt_tokens": stats.prompt_tokens,
         "evaluated_prompt_tokens": stats.evaluated_prompt_tokens,
         "completion_tokens": stats.completion_tokens,
         "finish_reason": stats.finish_reason,
-    })
+    }

@@ -23,6 +23,15 @@ Request = Union[Messages, str]
 ProgressCallback = Callable[[str, float], None]
 
 
+# How much a reasoning model may think, as the user says it ("" leaves the template's default).
+THINKING_CHOICES = ("on", "off", "low", "medium", "high")
+
+
+class Thought(str):
+    """A piece of reasoning that the engine got apart from the reply text (a server's
+    ``reasoning_content``); ``stream()`` yields it among the text pieces."""
+
+
 class RunnerError(Exception):
     """An engine problem worded for the user."""
 

@@ -23,6 +23,7 @@ from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.llama_class import new_llama
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.special_text import marker_tokenizer, marks_with_control_tokens
 from tui_llm.models import gguf as gguf_info
 from tui_llm.engine.contract import (
     Capabilities,
@@ -222,6 +223,7 @@ class LlamaCppRunner:
                 f"llama.cpp could not load {path.name}: the file may be truncated or corrupt, "
                 f"or too large for free memory ({exc})"
             ) from exc
+        llm.tokenizer_ = marker_tokenizer(llm)
         self._llm = llm
         return _model_info(path, llm)
 
@@ -356,6 +358,7 @@ class LlamaCppRunner:
         stats.evaluated_prompt_tokens = len(tokens) - _common_prefix(llm, tokens)
         self.last_stats = stats
         max_tokens = min(sampler.max_tokens, n_ctx - len(tokens))
+        llm.tokenizer_.markers_as_text = marks_with_control_tokens(self._template.source)
         # llama-cpp-python takes the penalty window from this attribute on every call.
         llm.last_n_tokens_size = sampler.repeat_last_n if sampler.repeat_last_n >= 0 else n_ctx
         chunks = llm.create_completion(

@@ -340,6 +340,7 @@ class RemoteRunner:
             stop = list(sampler.stop)
             path = "/v1/chat/completions"
             body = {"messages": [{"role": m["role"], "content": m["content"]} for m in request]}
+            body.update(wire.template_fields(self._template.extra, kind))
         body.update(model=self.model, stream=True, **wire.sampler_fields(sampler, kind, stop))
         if kind != "openai" or self.kind == "openai":
             body["stream_options"] = {"include_usage": True}

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from tui_llm.engine.contract import GenerationStats
+from tui_llm.engine.contract import GenerationStats, Thought
 from tui_llm.engine.endpoints import Endpoint
 from tui_llm.engine.remote_errors import (
     AuthenticationError,
@@ -129,6 +129,20 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
     return body
 
 
+def template_fields(variables: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Chat template variables (``enable_thinking``...) for a server that renders the template.
+
+    llama.cpp's server and vLLM pass ``chat_template_kwargs`` to the template;
+    ``reasoning_effort`` is also a request field of OpenAI's API.
+    """
+    body: dict[str, Any] = {}
+    if variables and kind in {"llama.cpp", "vllm", "generic"}:
+        body["chat_template_kwargs"] = dict(variables)
+    if "reasoning_effort" in variables:
+        body["reasoning_effort"] = variables["reasoning_effort"]
+    return body
+
+
 # --- replies ------------------------------------------------------------------
 async def reply_texts(
     response: httpx.Response,
@@ -144,9 +158,8 @@ async def reply_texts(
             payload = json.loads(await read_bounded(response, where))
         except ValueError:
             raise MalformedResponseError(f"{where} answered with something that is not JSON") from None
-        text = choice_text(payload, chat, stats, usage, where)
-        if text:
-            yield text
+        for piece in choice_pieces(payload, chat, stats, usage, where):
+            yield piece
         return
     got_text = got_done = False
     async for data in sse_data(response, where):
@@ -159,10 +172,9 @@ async def reply_texts(
             raise MalformedResponseError(
                 f"{where} sent a streamed line that is not JSON: {data[:80]!r}"
             ) from None
-        text = choice_text(chunk, chat, stats, usage, where)
-        if text:
+        for piece in choice_pieces(chunk, chat, stats, usage, where):
             got_text = True
-            yield text
+            yield piece
     if got_done or stats.finish_reason:
         return
     raise ended_early(where, got_text)
@@ -230,10 +242,11 @@ async def bounded_lines(response: httpx.Response, where: str) -> AsyncIterator[s
         yield bytes(pending).removesuffix(b"\r").decode("utf-8", errors="replace")
 
 
-def choice_text(
+def choice_pieces(
     chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str
-) -> str:
-    """The text in one reply chunk (or whole reply); records finish reason and usage."""
+) -> list[str]:
+    """The text in one reply chunk (or whole reply), reasoning first as a ``Thought``;
+    records finish reason and usage."""
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"{where} sent a reply piece that is not a JSON object")
     if "error" in chunk:
@@ -247,10 +260,10 @@ def choice_text(
     choices = chunk.get("choices")
     if not isinstance(choices, list):
         if reported:
-            return ""
+            return []
         raise MalformedResponseError(f"{where} sent a reply piece without 'choices'")
     if not choices:
-        return ""
+        return []
     choice = choices[0]
     if not isinstance(choice, dict):
         raise MalformedResponseError(f"{where} sent a malformed choice")
@@ -258,10 +271,19 @@ def choice_text(
         stats.finish_reason = str(choice["finish_reason"])
     if chat:
         part = choice.get("delta") or choice.get("message") or {}
-        text = part.get("content") if isinstance(part, dict) else None
-    else:
-        text = choice.get("text")
-    return text if isinstance(text, str) else ""
+        if not isinstance(part, dict):
+            return []
+        pieces: list[str] = []
+        # llama.cpp's server and vLLM send the reasoning apart: "reasoning_content" or "reasoning"
+        thought = part.get("reasoning_content") or part.get("reasoning")
+        if isinstance(thought, str) and thought:
+            pieces.append(Thought(thought))
+        text = part.get("content")
+        if isinstance(text, str) and text:
+            pieces.append(text)
+        return pieces
+    text = choice.get("text")
+    return [text] if isinstance(text, str) and text else []
 
 
 def ended_early(where: str, got_text: bool) -> RemoteError:

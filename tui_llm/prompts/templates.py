@@ -82,6 +82,7 @@ class PromptTemplate:
         context: dict[str, Any] = dict(
             functions=None, function_call=None, tools=None, tool_choice=None
         )
+        context.update(self.extra)
         context.update(extra)
         return render_template(
             self.source,
@@ -91,6 +92,10 @@ class PromptTemplate:
             eos_token=self.eos_token,
             **context,
         )
+
+    def with_variables(self, **variables: Any) -> "PromptTemplate":
+        """This template rendered with these extra variables (``enable_thinking``...)."""
+        return replace(self, extra={**self.extra, **variables})
 
     def with_tokens(self, bos_token: str = "", eos_token: str = "") -> "PromptTemplate":
         """This template with a model's own BOS/EOS texts (kept when the model has none)."""

@@ -29,6 +29,7 @@ from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_e
 from tui_llm.ui.messages import ModelLoadProgress
 from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
 from tui_llm.ui.widgets.ordered_input import PromptInput
+from tui_llm.ui.widgets.reply_draft import ReplyDraft, turn_display
 from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
@@ -50,6 +51,7 @@ class ChatScreen(Screen):
         Binding("f2", "memory", "Memory", id="chat.memory"),
         Binding("f3", "setup", "Setup", id="chat.setup", show=False),
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
+        Binding("f5", "toggle_thoughts", "Show/fold thoughts", id="chat.thoughts", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
         Binding("ctrl+y", "copy_reply", "Copy reply", id="chat.copy", show=False),
         Binding("ctrl+s", "save_reply", "Save reply", id="chat.save_reply", show=False),
@@ -64,7 +66,8 @@ class ChatScreen(Screen):
         self.runner = runner
         self.model_path = model_path
         self._saver = SessionSaver()
-        self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save)
+        self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save,
+                                         thinking=lambda: self.app.config.overrides_for(runner.model_path).thinking or "")
         self.conversation.subscribe(self._on_event)
         self.input_kind = "action"
         self.ready = False
@@ -72,10 +75,9 @@ class ChatScreen(Screen):
         self._figures: GenerationStats | None = None
         self._pieces, self._first_piece_at = 0, 0.0
         self._views: list[TranscriptEntry] = []
-        self._pending = ""
         self._reply_view: TranscriptEntry | None = None
-        self._reply_base = ""
-        self._reply_text = ""
+        self._draft = ReplyDraft()
+        self.show_thoughts = False
         self.last_notice = ""
 
     @property
@@ -86,9 +88,7 @@ class ChatScreen(Screen):
     def generating(self) -> bool:
         return self.conversation.busy
 
-    @property
-    def is_busy(self) -> bool:
-        return self.conversation.busy
+    is_busy = generating
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -198,7 +198,8 @@ class ChatScreen(Screen):
 
     def _make_view(self, turn: Turn) -> TranscriptEntry:
         """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
-        view = TranscriptEntry(turn.role, turn.text, self._label(turn.role), _session_view)
+        text = turn_display(turn, self.show_thoughts)
+        view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view)
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
 
@@ -241,13 +242,17 @@ class ChatScreen(Screen):
                 if self._views:
                     self._views.pop().remove()
             case talk.TurnChanged(index=index, turn=turn):
-                self._views[index].set_text(turn.text)
+                self._views[index].set_text(turn_display(turn, self.show_thoughts))
             case talk.ReplyStarted(continuing=continuing, base=base):
                 self._start_reply(continuing, base)
-            case talk.ReplyText(piece=piece):
-                self._pending += piece
+            case talk.ReplyThinking(piece=piece) | talk.ReplyText(piece=piece):
+                first = self._draft.shown_nothing
+                if isinstance(event, talk.ReplyThinking):
+                    self._draft.add_thought(piece)
+                else:
+                    self._draft.add_text(piece)
                 self._pieces += 1
-                if not self._reply_text:
+                if first:
                     self._flush()  # the first words show at once; the rest at the flush rate
             case talk.ReplyEnded():
                 self._end_reply(event)
@@ -271,9 +276,7 @@ class ChatScreen(Screen):
             self._reply_view = self._views[-1]
         else:
             self._reply_view = self._add_view(Turn("assistant", ""), track=False)
-        self._reply_base = base
-        self._reply_text = ""
-        self._pending = ""
+        self._draft = ReplyDraft(base)
         self._pieces = 0
         self._first_piece_at = 0.0
         self._flush_timer.resume()
@@ -287,7 +290,7 @@ class ChatScreen(Screen):
         if event.turn is None:
             if view is not None:
                 if event.continuing:
-                    view.set_text(self._reply_base)
+                    view.set_text(self._draft.base)
                 else:
                     view.remove()
             if event.error:
@@ -296,16 +299,15 @@ class ChatScreen(Screen):
         elif view is not None:
             if not event.continuing:
                 self._views.append(view)
-            view.set_text(event.turn.text + (" [stopped]" if event.stats.cancelled else ""))
+            shown = turn_display(event.turn, self.show_thoughts)
+            view.set_text(shown + (" [stopped]" if event.stats.cancelled else ""))
         self.query_one("#prompt", Input).focus()
         self._update_status()
 
     def _flush(self) -> None:
-        if not self._pending or self._reply_view is None:
+        if self._reply_view is None or not (self._draft.dirty or self._draft.thinking):
             return
-        self._reply_text += self._pending
-        self._pending = ""
-        self._reply_view.set_text(self._reply_base + self._reply_text)
+        self._reply_view.set_text(self._draft.display(self.show_thoughts))
         self.query_one(Transcript).follow()
         self._show_progress()
 
@@ -315,6 +317,13 @@ class ChatScreen(Screen):
         self._first_piece_at = self._first_piece_at or now
         self._set_status(progress_line(self.runner.model_name, self.session.mode, self._pieces,
                                        now - self._first_piece_at))
+
+    def action_toggle_thoughts(self) -> None:
+        """Show or fold the models' thoughts, in every reply."""
+        self.show_thoughts = not self.show_thoughts
+        for view, turn in zip(self._views, self.session.turns):
+            view.set_text(turn_display(turn, self.show_thoughts))
+        self._flush()
 
     # -- saving ---------------------------------------------------------
     def _save(self, session: Session) -> None:
@@ -458,13 +467,7 @@ class ChatScreen(Screen):
 
     def action_scroll_transcript(self, direction: int) -> None:
         """The transcript never takes focus, so the prompt keeps the keys: scroll it from here."""
-        transcript = self.query_one(Transcript)
-        if direction < 0:
-            transcript.scroll_page_up(animate=False)
-        elif direction > 0:
-            transcript.scroll_page_down(animate=False)
-        else:
-            transcript.scroll_end(animate=False)
+        self.query_one(Transcript).scroll_pages(direction)
 
     def action_back(self) -> None:
         self.conversation.stop()

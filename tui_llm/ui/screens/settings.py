@@ -23,6 +23,7 @@ from tui_llm.engine import load_settings as load_fields
 from tui_llm.engine import sampler as sampler_fields
 from tui_llm.config import ConfigError, ModelOverrides, save_config
 from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.contract import THINKING_CHOICES
 from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
 from tui_llm.models.info import ModelInfo
 from tui_llm.models.rope import ModelRope, choose
@@ -106,6 +107,13 @@ class SettingsScreen(Screen):
                 yield SettingRow(
                     MODEL, "sampler_preset", "Sampler preset", "This model's own sampler preset.",
                     Select([], prompt="the settings above", allow_blank=True, compact=True, id="model-preset"),
+                )
+                yield SettingRow(
+                    MODEL, "thinking", "Thinking",
+                    "A reasoning model: think or not, and how hard, where its template allows.",
+                    Select([(c, c) for c in THINKING_CHOICES], prompt="the model's default",
+                           value=overrides.thinking or Select.NULL, allow_blank=True, compact=True,
+                           id="model-thinking"),
                 )
                 for name, (label, help) in MODEL_FIELDS.items():
                     value = getattr(overrides, name)
@@ -238,6 +246,11 @@ class SettingsScreen(Screen):
         overrides = replace(self.app.config.overrides_for(self.model_path), template=name)
         self._set_overrides(overrides)
         self._apply_template_now(name)
+
+    @on(Select.Changed, "#model-thinking")
+    def thinking_chosen(self, event: Select.Changed) -> None:
+        value = event.value if isinstance(event.value, str) else None
+        self._set_overrides(replace(self.app.config.overrides_for(self.model_path), thinking=value))
 
     @on(Select.Changed, "#model-preset")
     def model_preset_chosen(self, event: Select.Changed) -> None:

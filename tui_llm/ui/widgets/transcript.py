@@ -469,6 +469,15 @@ class Transcript(VerticalScroll, can_focus=False):
 
         self.call_later(scroll_when_settled)
 
+    def scroll_pages(self, direction: int) -> None:
+        """A page up (-1) or down (1), or to the end (0)."""
+        if direction < 0:
+            self.scroll_page_up(animate=False)
+        elif direction > 0:
+            self.scroll_page_down(animate=False)
+        else:
+            self.scroll_end(animate=False)
+
     def follow(self) -> None:
         if self.max_scroll_y - self.scroll_y <= 3:
             self.scroll_end(animate=False)
