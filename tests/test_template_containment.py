@@ -8,7 +8,6 @@ hundred MB with the test model) and far below what the attacks need unchecked
 
 from __future__ import annotations
 
-
 import pytest
 from gguf_writer import with_chat_template
 from measured import run_python
@@ -25,6 +24,7 @@ COMPILE_BOMBS = {
 
 LOAD = r"""
 import asyncio, sys
+from pathlib import Path
 sys.path.insert(0, ".")
 from tui_llm.engine.llama import LlamaCppRunner
 from tui_llm.engine.load_settings import LoadSettings
