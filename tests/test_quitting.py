@@ -56,13 +56,13 @@ async def test_ctrl_q_with_nothing_to_lose_quits_at_once():
 
 
 async def test_ctrl_q_with_a_model_loaded_asks_once_then_quits():
-    app = make_app(config=config(), runner=FakeRunner(model_name="tiny"), start="chat")
+    app = make_app(config=config(), runner=FakeRunner(model_name="tiny-Q4_K_M"), start="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert app.is_running
-        assert "Tiny is loaded. Press Ctrl+Q again to quit." in notices(app)
+        assert "Tiny-Q4_K_M is loaded. Press Ctrl+Q again to quit." in notices(app)
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running

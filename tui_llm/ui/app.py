@@ -175,7 +175,8 @@ class TuiLlmApp(App):
             parts.append(f"{self.runner.model_name or 'a model'} is loaded")
         if downloading:
             parts.append(f"{downloading} download{'s' if downloading > 1 else ''} running")
-        return "; ".join(parts).capitalize()
+        said = "; ".join(parts)
+        return said[:1].upper() + said[1:]
 
     async def on_unmount(self) -> None:
         self.downloads.close()

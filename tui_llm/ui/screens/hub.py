@@ -64,7 +64,7 @@ class HubScreen(Screen):
     HubScreen #hub-title { height: 1; background: $primary; color: $text; text-style: bold; padding: 0 1; }
     HubScreen #hub-search { height: 1; border: none; padding: 0 1; }
     HubScreen #hub-table { height: 1fr; }
-    HubScreen #hub-status { height: 3; border-top: solid $primary; padding: 0 1; }
+    HubScreen #hub-status { height: auto; max-height: 6; border-top: solid $primary; padding: 0 1; }
     """
 
     BINDINGS = [
