@@ -196,3 +196,35 @@ def test_threads_option_is_checked(model_path, isolated_home):
                    env_home=isolated_home)
     assert done.returncode == 2
     assert "thread" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_second_writer_of_one_session_is_refused_and_nothing_is_lost(model_path, isolated_home, tmp_path):
+    session = tmp_path / "story.json"
+    ask = ("chat", "--model", str(model_path), "--session", str(session), "--max-tokens", "8",
+           "--seed", "1")
+    first = run_cli(*ask, "--prompt", "One.", env_home=isolated_home)
+    assert first.returncode == 0, first.stderr
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from pathlib import Path\n"
+         "from tui_llm.chat.sessions import SessionLock\n"
+         "with SessionLock(Path(sys.argv[1])):\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(60)\n", str(session)],
+        env={**os.environ, "TUI_LLM_HOME": str(isolated_home)}, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = run_cli(*ask, "--prompt", "Two.", env_home=isolated_home)
+        assert second.returncode == 2
+        assert "being written by another tui-llm" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    third = run_cli(*ask, "--prompt", "Three.", env_home=isolated_home)
+    assert third.returncode == 0, third.stderr
+    import json
+
+    texts = [t["text"] for t in json.loads(session.read_text(encoding="utf-8"))["turns"] if t["role"] == "user"]
+    assert texts == ["One.", "Three."]

@@ -414,3 +414,49 @@ def save_reply(text: str, session: Session) -> Path:
     except OSError as exc:
         raise SessionError(f"could not save the reply to {target}: {exc.strerror or exc}") from exc
     return target
+
+
+class SessionLock:
+    """One writer per session file across processes: a second one is refused with words.
+
+    Two writers would each save their own copy, and the later save drops the
+    other's completed exchange. The lock lives in the cache dir (keyed by the
+    session's resolved path), so nothing appears beside the user's files.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import hashlib
+
+        key = hashlib.sha256(str(path.expanduser().resolve()).encode("utf-8")).hexdigest()[:32]
+        self.path = path
+        self._lock_file = locations.cache_dir() / "session-locks" / f"{key}.lock"
+        self._handle: Any = None
+
+    def __enter__(self) -> "SessionLock":
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks here (Windows): one writer is the user's care
+            return self
+        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = self._lock_file.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise SessionError(
+                f"{self.path.name} is being written by another tui-llm"
+                f"{f' (process {holder})' if holder else ''}; try again when it has finished"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the lock
+            self._handle = None

@@ -127,6 +127,19 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    from tui_llm.chat.sessions import SessionError, SessionLock
+    from tui_llm.cli import UserError
+
+    if args.session is None:
+        return _run(args)
+    try:
+        with SessionLock(args.session):
+            return _run(args)
+    except SessionError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.chat.conversation import (
         Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
