@@ -22,6 +22,7 @@ from tui_llm.engine.contract import (
 )
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.template_slot import TemplateSlot
 from tui_llm.models.info import ModelInfo
 from tui_llm.prompts.templates import CHATML, PromptTemplate
 
@@ -35,7 +36,7 @@ async def wait_until(pilot, condition: Callable[[], object], timeout: float = 60
         await pilot.pause(0.02)
 
 
-class FakeRunner:
+class FakeRunner(TemplateSlot):
     """Scripted replies, one word per piece; counts words as tokens. UI tests only.
 
     ``fail_after`` raises ``fail_with`` after that many pieces of a reply.
@@ -71,8 +72,7 @@ class FakeRunner:
         self._loaded = loaded
         self._path: Path | None = None
         self._settings: LoadSettings | None = None
-        self._template = CHATML
-        self._template_reason = "assumed by the fake"
+        super().__init__(CHATML, "assumed by the fake")
         self._cancel = threading.Event()
 
     @property
@@ -104,17 +104,6 @@ class FakeRunner:
     @property
     def settings(self) -> LoadSettings | None:
         return self._settings
-
-    @property
-    def template(self) -> PromptTemplate:
-        return self._template
-
-    @property
-    def template_reason(self) -> str:
-        return self._template_reason
-
-    def set_template(self, template: PromptTemplate, reason: str) -> None:
-        self._template, self._template_reason = template, reason
 
     async def load(
         self,

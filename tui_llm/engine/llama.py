@@ -37,7 +37,8 @@ from tui_llm.engine.contract import (
 from tui_llm.models.formats import identify as identify_format
 from tui_llm.models.info import ModelInfo
 from tui_llm.models.rope import RopeChoice
-from tui_llm.prompts.templates import CHATML, PromptTemplate, TemplateRenderError, detect_template
+from tui_llm.engine.template_slot import TemplateSlot
+from tui_llm.prompts.templates import CHATML, PromptTemplate, detect_template
 
 GGUF_MAGIC = b"GGUF"
 # llama.cpp pads its context to this many cells; llama-cpp-python sizes its token buffer
@@ -78,8 +79,10 @@ def check_model_file(path: Path) -> None:
         raise ModelLoadError(str(exc)) from exc
 
 
-class LlamaCppRunner:
+class LlamaCppRunner(TemplateSlot):
     """A local llama.cpp engine: one model, one worker thread."""
+
+    render_hint = ". Choose another template in Settings."
 
     def __init__(self, state_cache: kv_state.KVStateCache | None = None) -> None:
         self._state_cache = state_cache
@@ -90,8 +93,7 @@ class LlamaCppRunner:
         self._cancel = threading.Event()
         self._info: ModelInfo | None = None
         self._settings: LoadSettings | None = None
-        self._template: PromptTemplate = CHATML
-        self._template_reason = ""
+        super().__init__(CHATML, "")
         self.last_stats = GenerationStats()
 
     @property
@@ -138,17 +140,6 @@ class LlamaCppRunner:
     @property
     def n_ctx(self) -> int:
         return self._info.n_ctx if self._info else 0
-
-    @property
-    def template(self) -> PromptTemplate:
-        return self._template
-
-    @property
-    def template_reason(self) -> str:
-        return self._template_reason
-
-    def set_template(self, template: PromptTemplate, reason: str) -> None:
-        self._template, self._template_reason = template, reason
 
     def keep_state(self, key: str | None) -> None:
         """Save the KV state under ``key`` after each reply, and resume from it; None: neither."""
@@ -264,18 +255,6 @@ class LlamaCppRunner:
     async def render(self, request: Request) -> str:
         return await self._call(self.render_sync, request)
 
-    def render_sync(self, request: Request) -> str:
-        """The prompt text; call it on the engine's thread (an untrusted template may take its time limit)."""
-        if isinstance(request, str):
-            return request
-        try:
-            return self._template.render(request, add_generation_prompt=True)
-        except TemplateRenderError as exc:
-            raise GenerationError(
-                f"The prompt template ({self._template.name}) could not be used: {exc}. "
-                "Choose another template in Settings."
-            ) from exc
-
     async def stream(
         self,
         request: Request,
@@ -386,10 +365,6 @@ class LlamaCppRunner:
         stats.cancelled = stop_event.is_set()
         if stats.cancelled:
             stats.finish_reason = "cancelled"
-
-    def stop_strings(self, sampler: SamplerSettings) -> list[str]:
-        """The template's stop strings, then the sampler's, each once."""
-        return list(dict.fromkeys([*self._template.stop, *sampler.stop]))
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         llm = self._llm

@@ -29,7 +29,6 @@ from tui_llm.engine import wire
 from tui_llm.engine.connection import ServerConnection
 from tui_llm.engine.contract import (
     Capabilities,
-    GenerationError,
     GenerationStats,
     ProgressCallback,
     Request,
@@ -44,7 +43,7 @@ from tui_llm.engine.remote_errors import (
 )
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.engine.wire import RemoteModel
-from tui_llm.prompts.sandbox import TemplateRenderError
+from tui_llm.engine.template_slot import TemplateSlot
 from tui_llm.prompts.templates import CHATML, PromptTemplate, get_template
 
 GUESSED_TEMPLATE = "assumed: ChatML (the server did not say)"
@@ -56,7 +55,7 @@ def approximate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-class RemoteRunner:
+class RemoteRunner(TemplateSlot):
     """One model on one OpenAI-compatible server."""
 
     def __init__(
@@ -68,8 +67,7 @@ class RemoteRunner:
         self.endpoint = endpoint
         self.model = model or endpoint.model
         self.kind = endpoint.kind if endpoint.kind != "auto" else ""
-        self._template = template or CHATML
-        self._template_reason = "chosen by the caller" if template else GUESSED_TEMPLATE
+        super().__init__(template or CHATML, "chosen by the caller" if template else GUESSED_TEMPLATE)
         self.models: list[RemoteModel] = []
         self.token_count_source = ""
         self.last_stats = GenerationStats()
@@ -122,17 +120,6 @@ class RemoteRunner:
         return self._n_ctx
 
     @property
-    def template(self) -> PromptTemplate:
-        return self._template
-
-    @property
-    def template_reason(self) -> str:
-        return self._template_reason
-
-    def set_template(self, template: PromptTemplate, reason: str) -> None:
-        self._template, self._template_reason = template, reason
-
-    @property
     def template_known(self) -> bool:
         """With a guessed template a locally rendered prompt would be wrong for most models."""
         return self._template_reason != GUESSED_TEMPLATE
@@ -167,17 +154,7 @@ class RemoteRunner:
         if not self.template_known:
             return None
         # A server-reported template is untrusted: its sandboxed render may take its time limit.
-        return await asyncio.to_thread(self._render_sync, request)
-
-    def _render_sync(self, request: Request) -> str:
-        if isinstance(request, str):
-            return request
-        try:
-            return self._template.render(request, add_generation_prompt=True)
-        except TemplateRenderError as exc:
-            raise GenerationError(
-                f"The prompt template ({self._template.name}) could not be used: {exc}"
-            ) from exc
+        return await asyncio.to_thread(self.render_sync, request)
 
     async def stream(
         self,
@@ -317,14 +294,13 @@ class RemoteRunner:
                 source = props.get("chat_template")
                 if isinstance(source, str) and source.strip() and self._template is CHATML:
                     eos = str(props.get("eos_token") or "")
-                    self._template = PromptTemplate(
+                    self.set_template(PromptTemplate(
                         name="server",
                         source=source,
                         stop=(eos,) if eos else (),
                         bos_token=str(props.get("bos_token") or ""),
                         eos_token=eos,
-                    )
-                    self._template_reason = "the chat template the server reported"
+                    ), "the chat template the server reported")
         elif self.kind == "koboldcpp" and not self._n_ctx:
             value = await self._connection.optional_json("GET", "/api/extra/true_max_context_length")
             if isinstance(value, dict):
@@ -334,7 +310,7 @@ class RemoteRunner:
     def _body(self, request: Request, sampler: SamplerSettings) -> tuple[str, dict[str, Any]]:
         kind = self.kind if self._send_extras else "openai"
         if isinstance(request, str):
-            stop = list(dict.fromkeys([*self._template.stop, *sampler.stop]))
+            stop = self.stop_strings(sampler)
             path, body = "/v1/completions", {"prompt": request}
         else:
             stop = list(sampler.stop)
