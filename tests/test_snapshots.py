@@ -175,7 +175,8 @@ def test_sessions(snap_compare):
     assert snap_compare(pinned_app(), run_before=open_registered("sessions", lambda s: s.loaded))
 
 
-def test_chat_with_a_scripted_reply(snap_compare):
+def compare_a_scripted_chat(snap_compare) -> bool:
+    """The chat screen after one question and its scripted reply."""
     runner = FakeRunner(replies=["Hello! The fox is quick and the dog is lazy."])
 
     async def run_before(pilot: Pilot) -> None:
@@ -185,7 +186,11 @@ def test_chat_with_a_scripted_reply(snap_compare):
         await pilot.press(*"Tell me about the fox", "enter")
         await settled(pilot, lambda: runner.requests and not pilot.app.screen.is_busy)
 
-    assert snap_compare(pinned_app(runner), run_before=run_before)
+    return snap_compare(pinned_app(runner), run_before=run_before)
+
+
+def test_chat_with_a_scripted_reply(snap_compare):
+    assert compare_a_scripted_chat(snap_compare)
 
 
 def test_starter(snap_compare):
@@ -245,16 +250,7 @@ def test_settings_no_color(snap_compare, monkeypatch):
 
 def test_chat_no_color(snap_compare, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    runner = FakeRunner(replies=["Hello! The fox is quick and the dog is lazy."])
-
-    async def run_before(pilot: Pilot) -> None:
-        await at_home(pilot)
-        pilot.app.open_chat(None)
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and pilot.app.screen.ready)
-        await pilot.press(*"Tell me about the fox", "enter")
-        await settled(pilot, lambda: runner.requests and not pilot.app.screen.is_busy)
-
-    assert snap_compare(pinned_app(runner), run_before=run_before)
+    assert compare_a_scripted_chat(snap_compare)
 
 
 def test_no_color_paints_no_colour(monkeypatch):

@@ -394,26 +394,28 @@ def _quote(text: str) -> str:
 
 def export_markdown(session: Session, target: Path | None = None) -> Path:
     """Write the session as Markdown; by default next to the exports of the data dir."""
-    if target is None:
-        stem = session.path.stem if session.path else re.sub(r"\W+", "-", session.display_title())
-        target = locations.data_dir() / "exports" / f"{stem}.md"
-    try:
-        write_atomic(target, to_markdown(session))
-    except OSError as exc:
-        raise SessionError(f"could not export to {target}: {exc.strerror or exc}") from exc
+    target = target or _export_path(session, "")
+    _write_export(target, to_markdown(session), "export to")
     return target
 
 
 def save_reply(text: str, session: Session) -> Path:
     """Write one reply as a Markdown file beside the session exports; returns where."""
-    stem = session.path.stem if session.path else re.sub(r"\W+", "-", session.display_title())
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = locations.data_dir() / "exports" / f"{stem}-reply-{stamp}.md"
-    try:
-        write_atomic(target, text if text.endswith("\n") else text + "\n")
-    except OSError as exc:
-        raise SessionError(f"could not save the reply to {target}: {exc.strerror or exc}") from exc
+    target = _export_path(session, f"-reply-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    _write_export(target, text if text.endswith("\n") else text + "\n", "save the reply to")
     return target
+
+
+def _export_path(session: Session, suffix: str) -> Path:
+    stem = session.path.stem if session.path else re.sub(r"\W+", "-", session.display_title())
+    return locations.data_dir() / "exports" / f"{stem}{suffix}.md"
+
+
+def _write_export(target: Path, text: str, doing: str) -> None:
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        raise SessionError(f"could not {doing} {target}: {exc.strerror or exc}") from exc
 
 
 class SessionLock:
