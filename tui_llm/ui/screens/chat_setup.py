@@ -1,0 +1,90 @@
+"""The chat screen's actions that open a form or act on the session as a whole.
+
+Mode, Memory, Setup, editing a turn, copying or saving the last reply and
+starting anew: each changes the conversation through its own actions, so the
+screen only has to pick up its events.
+"""
+
+from __future__ import annotations
+
+from textual import work
+
+from tui_llm.chat.modes import MODE_HELP
+from tui_llm.chat.sessions import MODES, SessionError, save_reply
+from tui_llm.ui.dialogs.choice import ChoiceDialog
+from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
+
+
+class ChatSetupActions:
+    """Mixed into ``ChatScreen``, whose session, conversation and views these use."""
+
+    def action_mode(self) -> None:
+        if self.generating:
+            return
+        options = [(mode, f"{mode:<10} {MODE_HELP[mode]}") for mode in MODES]
+        self.app.push_screen(
+            ChoiceDialog("Mode", options, self.session.mode), self._mode_chosen
+        )
+
+    def _mode_chosen(self, mode: str | None) -> None:
+        if mode is None or mode == self.session.mode or self.generating:
+            return
+        self.conversation.set_mode(mode)
+        self._notice(f"Mode: {mode} ({MODE_HELP[mode]})")
+        self.refresh_bindings()
+        self._update_input()
+        self._update_title()
+        self._update_status()
+
+    def action_toggle_input(self) -> None:
+        if self.session.mode != "adventure":
+            return
+        self.input_kind = "story" if self.input_kind == "action" else "action"
+        self._update_input()
+
+    def action_memory(self) -> None:
+        self.app.push_screen(memory_dialog(self.session), self._edited)
+
+    def action_setup(self) -> None:
+        self.app.push_screen(setup_dialog(self.session), self._edited)
+
+    def _edited(self, values: dict[str, object] | None) -> None:
+        if values:
+            self.conversation.update_setup(**values)
+
+    def action_edit_turn(self) -> None:
+        if self._idle() and self.session.turns:
+            self.app.push_screen(turn_picker(self.session, self._label), self._turn_picked)
+
+    def _turn_picked(self, choice: str | None) -> None:
+        if choice is not None:
+            index = int(choice)
+            self.app.push_screen(turn_editor(self.session, index, self._label),
+                                 lambda values: self._turn_edited(index, values))
+
+    def _turn_edited(self, index: int, values: dict[str, object] | None) -> None:
+        if not values or index >= len(self.session.turns) or self.generating:
+            return
+        self.conversation.edit(index, str(values["text"]))
+
+    def action_copy_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            self.app.copy_to_clipboard(reply.text)
+            self.notify(f"Copied the last reply ({len(reply.text)} characters).", timeout=3)
+
+    @work(thread=True, exit_on_error=False, group="save-reply", description="save the reply")
+    def action_save_reply(self) -> None:
+        reply = self.session.last_reply
+        if reply is not None:
+            try:
+                said = f"Saved the last reply to {save_reply(reply.text, self.session)}"
+            except SessionError as exc:
+                said = str(exc)
+            self.app.call_from_thread(self.notify, said, timeout=8)
+
+    def action_new_chat(self) -> None:
+        if self.generating:
+            return
+        self.conversation.new_session()
+        self._update_status()
