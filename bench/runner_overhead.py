@@ -8,18 +8,27 @@
   whole reply is on screen (session assembly, token counting, template
   rendering, 20 Hz batched display).
 
+With ``--cli``, whole processes instead: ``tui-llm chat --json`` in story mode
+(the prompt sent as it is) against a plain llama-cpp-python script that loads
+the model and writes the same greedy reply, at every thread count from 1 to
+the CPU count, the fastest one counted. Target: the CLI >= 0.95x that script.
+
 Greedy sampling, so all three produce the same tokens; the KV cache is cleared
 before every run, so each one evaluates the whole prompt. Runs alternate, in a
 different order each round, so background load hits all three alike.
 Figures are medians. Target: runner and chat screen >= 0.98 of raw.
 
-Usage: python bench/runner_overhead.py [--runs 9] [--tokens 256] [--threads N]
+Usage: python bench/runner_overhead.py [--runs 9] [--tokens 256] [--threads N] [--cli]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -188,6 +197,66 @@ async def main_async(args: argparse.Namespace) -> None:
     print("   chat screen times are Enter -> reply text set on screen (updates are batched at 20 Hz,")
     print("   so its decode figure is first-to-last update; the whole-reply ratio is the fair one).")
 
+PLAIN_SCRIPT = """
+import sys, llama_cpp
+path, threads, tokens, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+llm = llama_cpp.Llama(path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+out = llm.create_completion(prompt, max_tokens=tokens, temperature=0.0)
+sys.stdout.write(f'{out["usage"]["completion_tokens"]} ' + out["choices"][0]["text"])
+"""
+# Story mode sends this text as it is, so the script and the CLI read the same tokens.
+CONTINUATION = ("Once upon a time, in a small village by the sea, there lived an old "
+                "lighthouse keeper named")
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def cli_vs_script(args: argparse.Namespace) -> None:
+    model = str(test_model())
+    home = os.environ["TUI_LLM_HOME"]
+    with open(os.path.join(home, "config.toml"), "w", encoding="utf-8") as config:
+        config.write("[sampler]\ntemperature = 0.0\nseed = 1\n")
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed tui-llm has its bytecode compiled
+    cli = [sys.executable, "-m", "tui_llm", "chat", "--model", model, "--mode", "story",
+           "--ctx", "2048", "--max-tokens", str(args.tokens), "--json", "--prompt", CONTINUATION]
+    if args.threads:
+        cli += ["--threads", str(args.threads)]
+    scripts = {n: [sys.executable, "-c", PLAIN_SCRIPT, model, str(n), str(args.tokens), CONTINUATION]
+               for n in range(1, (os.cpu_count() or 1) + 1)}
+    runs: dict[str, list[float]] = {"cli": [], **{f"script/{n}": [] for n in scripts}}
+    replies: dict[str, tuple[int, str]] = {}
+    timed(cli, env)  # warm the page cache and Python's bytecode cache, not counted
+    for run in range(args.runs):
+        order = ["cli", *(f"script/{n}" for n in scripts)]
+        for name in order[run % len(order):] + order[: run % len(order)]:
+            command = cli if name == "cli" else scripts[int(name.split("/")[1])]
+            seconds, out = timed(command, env)
+            runs[name].append(seconds)
+            if name == "cli":
+                data = json.loads(out)
+                replies[name] = (data["completion_tokens"], data["reply"])
+            else:
+                count, text = out.split(" ", 1)
+                replies[name] = (int(count), text)
+    for name, times in runs.items():
+        print(f"   {name:<9} whole process s per run: {' '.join(f'{t:.2f}' for t in times)}")
+    best = min((name for name in runs if name != "cli"), key=lambda name: median(runs[name]))
+    same = replies["cli"][1].strip() == replies[best][1].strip()
+    print(f"   tokens written: CLI {replies['cli'][0]}, fastest script {replies[best][0]}")
+    print(f"   fastest plain script: {best} threads; same reply text as the CLI: {same} "
+          "(greedy, but threads and batch sizes may differ, and float sums with them)")
+    ratio = median(runs[best]) / median(runs["cli"])
+    show([
+        Figure("plain script, whole process (fastest thread count)", median(runs[best]), "s"),
+        Figure("tui-llm chat --json, whole process", median(runs["cli"]), "s"),
+        Figure("tui-llm chat / plain script speed", ratio, "x", ">= 0.95", ratio >= 0.95),
+    ])
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -195,12 +264,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None,
                         help="decode threads (default: the app's automatic choice)")
+    parser.add_argument("--cli", action="store_true",
+                        help="whole processes: tui-llm chat vs a plain llama-cpp-python script")
     args = parser.parse_args()
     use_temporary_home()
     header("runner_overhead: tui-llm's runner and chat screen vs raw llama_cpp",
            "python bench/runner_overhead.py " + f"--runs {args.runs} --tokens {args.tokens}"
-           + (f" --threads {args.threads}" if args.threads else ""))
-    asyncio.run(main_async(args))
+           + (f" --threads {args.threads}" if args.threads else "") + (" --cli" if args.cli else ""))
+    if args.cli:
+        cli_vs_script(args)
+    else:
+        asyncio.run(main_async(args))
     footer()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tui_llm.machine.hardware import Hardware
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.models.info import ModelInfo
 from tui_llm.prompts.templates import (
+    check_template,
     PromptTemplate,
     TemplateNotFound,
     TemplateRenderError,
@@ -92,6 +94,29 @@ def test_every_required_preset_ships_and_loads_cleanly():
         if template.kind == "chat":
             assert template.stop, f"{template.name} has no stop strings"
     assert {t.name for t in library.templates.values() if t.kind == "framing"} >= {"story", "adventure"}
+
+
+def test_every_shipped_preset_passes_the_check_a_user_file_gets():
+    # Shipped presets are not render-checked on every start; this is where they are.
+    for template in load_library().templates.values():
+        if template.origin == "built-in":
+            check_template(template)
+
+
+def test_a_remembered_match_gives_what_comparing_gave(isolated_home):
+    source = (
+        "{% for m in messages %}{{ '<|im_start|>' ~ m.role ~ '\n' ~ m.content ~ '<|im_end|>\n' }}"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    custom = "{% for m in messages %}<<{{ m.role }}>>{{ m.content }}{% endfor %}<<assistant>>"
+    first = [detect_template(model_info("a.gguf", template=t, eos="<end>")) for t in (source, custom)]
+    remembered = locations.cache_dir() / "template-matches.json"
+    assert len(json.loads(remembered.read_text())) == 2
+    again = [detect_template(model_info("a.gguf", template=t, eos="<end>")) for t in (source, custom)]
+    assert again == first
+    assert again[0][0].name == "chatml" and again[1][0].name == "embedded"
+    remembered.write_text("{not json")
+    assert [detect_template(model_info("a.gguf", template=t, eos="<end>")) for t in (source, custom)] == first
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tui_llm import locations
+from tui_llm.prompts import match_memory
 from tui_llm.prompts.guards import MAX_RENDERED_CHARS
 from tui_llm.prompts.sandbox import TemplateRenderError, compile_template, render_template
 
@@ -163,8 +164,10 @@ _TOP_KEYS = {"name", "title", "kind", "note", "template", "stop", "bos_token", "
 _DETECT_KEYS = {"names", "architectures", "priority"}
 
 
-def template_from_dict(data: dict[str, Any], default_name: str, origin: str) -> PromptTemplate:
-    """Build and check a template from a preset file's table; raises TemplateFileError."""
+def template_from_dict(
+    data: dict[str, Any], default_name: str, origin: str, check: bool = True
+) -> PromptTemplate:
+    """Build (and unless told otherwise, check) a template from a preset file's table; raises TemplateFileError."""
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise TemplateFileError(f"unknown key(s): {', '.join(unknown)}")
@@ -207,7 +210,8 @@ def template_from_dict(data: dict[str, Any], default_name: str, origin: str) -> 
     )
     if any(not s for s in template.stop):
         raise TemplateFileError("stop strings must not be empty")
-    check_template(template)
+    if check:
+        check_template(template)
     return template
 
 
@@ -225,8 +229,12 @@ def check_template(template: PromptTemplate) -> None:
     raise first_error
 
 
-def read_template_file(path: Traversable, origin: str) -> PromptTemplate:
-    """Read one preset file; any problem raises TemplateFileError naming what is wrong."""
+def read_template_file(path: Traversable, origin: str, check: bool = True) -> PromptTemplate:
+    """Read one preset file; any problem raises TemplateFileError naming what is wrong.
+
+    The shipped presets skip the render check (tests run it on each), as it
+    compiles every template on every start.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -234,7 +242,7 @@ def read_template_file(path: Traversable, origin: str) -> PromptTemplate:
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateFileError(f"could not be read: {exc}") from exc
     try:
-        return template_from_dict(data, path.name.removesuffix(".toml").lower(), origin)
+        return template_from_dict(data, path.name.removesuffix(".toml").lower(), origin, check)
     except TemplateRenderError as exc:
         raise TemplateFileError(str(exc)) from exc
 
@@ -260,7 +268,8 @@ def _read_dir(directory: Traversable, origin: str) -> tuple[dict[str, PromptTemp
     problems: list[str] = []
     for path in locations.toml_files(directory):
         try:
-            template = read_template_file(path, origin if origin != "user" else f"user file {path}")
+            template = read_template_file(
+                path, origin if origin != "user" else f"user file {path}", check=origin != "built-in")
         except TemplateFileError as exc:
             problems.append(f"template file {path.name} skipped: {exc}")
             continue
@@ -375,6 +384,30 @@ def match_embedded(info: "ModelInfo", presets: Iterable[PromptTemplate]) -> Embe
     return EmbeddedMatch(template=own, family=family)
 
 
+def _remembered_match(info: "ModelInfo", presets: list[PromptTemplate]) -> EmbeddedMatch:
+    """``match_embedded``, from the cache when these exact texts were compared before."""
+    if not info.embedded_template:
+        return EmbeddedMatch()
+    key = match_memory.key(info.embedded_template, info.bos_token, info.eos_token, *(
+        f"{p.name}\0{p.priority}\0{p.source}\0{p.stop}" for p in presets))
+    by_name = {p.name: p.with_tokens(info.bos_token, info.eos_token) for p in presets}
+    known = match_memory.recall(key)
+    if known is not None and known.get("preset") in by_name:
+        bound = by_name[known["preset"]]
+        return EmbeddedMatch(template=bound, preset=bound, family=bound)
+    if known is not None and "preset" not in known and known.get("family", "") in {"", *by_name}:
+        own, family = embedded_template(info), by_name.get(known.get("family", ""))
+        if own is not None and family is not None:
+            own = replace(own, stop=tuple(dict.fromkeys([*own.stop, *family.stop])))
+        return EmbeddedMatch(template=own, family=family)
+    found = match_embedded(info, presets)
+    if found.template is not None:
+        outcome = {"preset": found.preset.name} if found.preset else {
+            "family": found.family.name if found.family else ""}
+        match_memory.remember(key, outcome)
+    return found
+
+
 def _name_text(info: "ModelInfo") -> str:
     return f"{Path(info.path).name} {info.name}".lower().replace("_", "-").replace(" ", "-")
 
@@ -419,7 +452,7 @@ def detect_template(
     """
     library = library or load_library()
     presets = library.chat()
-    embedded = match_embedded(info, presets)
+    embedded = _remembered_match(info, presets)
     notes: list[str] = []
     choice = override
     if choice:
