@@ -218,7 +218,8 @@ def test_a_second_writer_of_one_session_is_refused_and_nothing_is_lost(model_pat
         assert holder.stdout.readline().strip() == "held"
         second = run_cli(*ask, "--prompt", "Two.", env_home=isolated_home)
         assert second.returncode == 2
-        assert "being written by another tui-llm" in second.stderr and "Traceback" not in second.stderr
+        assert f"in use by another tui-llm, pid {holder.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
     finally:
         holder.kill()
         holder.wait()

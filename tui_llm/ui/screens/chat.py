@@ -20,7 +20,8 @@ from textual.worker import Worker, WorkerState
 
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
-from tui_llm.chat.sessions import Session, SessionError, SessionSaver, Turn
+from tui_llm.chat.session_keeper import SessionKeeper
+from tui_llm.chat.sessions import Session, SessionError, SessionLock, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.messages import ModelLoadProgress
@@ -59,11 +60,15 @@ class ChatScreen(ChatSetupActions, Screen):
         Binding("ctrl+end", "scroll_transcript(0)", "Latest", id="chat.latest", show=False),
     ]
 
-    def __init__(self, runner: Runner, model_path: Path | None = None, session: Session | None = None) -> None:
+    def __init__(
+        self, runner: Runner, model_path: Path | None = None, session: Session | None = None,
+        lock: SessionLock | None = None,
+    ) -> None:
+        """``lock``: the session file's lock, already taken; held until the screen goes."""
         super().__init__()
         self.runner = runner
         self.model_path = model_path
-        self._saver = SessionSaver()
+        self._saver = SessionKeeper(lock)
         self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save,
                                          thinking=lambda: self.app.config.overrides_for(runner.model_path).thinking or "")
         self.conversation.subscribe(self._on_event)
@@ -262,6 +267,7 @@ class ChatScreen(ChatSetupActions, Screen):
                 self._mark_hidden()
                 self._figures = None  # they described a context that changed
             case talk.SessionReset():
+                self._saver.release()
                 self._figures = None
                 self._render_transcript()
             case talk.SetupChanged():
