@@ -218,7 +218,8 @@ def test_a_second_writer_of_one_session_is_refused_and_nothing_is_lost(model_pat
         assert holder.stdout.readline().strip() == "held"
         second = run_cli(*ask, "--prompt", "Two.", env_home=isolated_home)
         assert second.returncode == 2
-        assert "being written by another tui-llm" in second.stderr and "Traceback" not in second.stderr
+        assert f"in use by another tui-llm, pid {holder.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
     finally:
         holder.kill()
         holder.wait()
@@ -228,3 +229,22 @@ def test_a_second_writer_of_one_session_is_refused_and_nothing_is_lost(model_pat
 
     texts = [t["text"] for t in json.loads(session.read_text(encoding="utf-8"))["turns"] if t["role"] == "user"]
     assert texts == ["One.", "Three."]
+
+
+def test_a_session_longer_than_the_template_limit_continues(model_path, isolated_home, tmp_path):
+    from test_conversation import history_past_the_template_limit
+
+    from tui_llm.chat.sessions import load_session, save_session
+
+    session = history_past_the_template_limit()
+    path = save_session(session, tmp_path / "long.json")
+    turns_before = len(session.turns)
+    done = run_cli("chat", "--model", str(model_path), "--session", str(path), "--ctx", "512",
+                   "--prompt", "What is the secret word?", "--max-tokens", "8",
+                   env_home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "oldest turns" in done.stderr and "no longer sent to the model" in done.stderr
+    after = load_session(path)
+    assert after.turns[:turns_before] == session.turns
+    assert [t.text for t in after.turns[turns_before:turns_before + 1]] == ["What is the secret word?"]

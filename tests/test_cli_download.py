@@ -107,3 +107,22 @@ def test_models_says_where_it_looked_when_nothing_is_there(env):
     done = tui_llm("models", env=env)
     assert done.returncode == 0
     assert "No GGUF models found" in done.stdout and ".ollama" in done.stdout
+
+
+def test_a_file_the_hub_gave_no_checksum_for_is_said_to_be_unverified(env, hub, tmp_path):
+    from tui_llm.hub.checksums import recorded
+
+    hub.add_file(REPO, "plain.Q4_0.gguf", DATA, lfs=False)
+    dest = tmp_path / "models"
+    done = tui_llm("download", REPO, "plain.Q4_0.gguf", "--dest", str(dest), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "not verified: the hub published no checksum" in done.stdout
+    assert hashlib.sha256(DATA).hexdigest() in done.stdout
+    assert "SHA-256 verified" not in done.stdout
+    assert (dest / "plain.Q4_0.gguf").read_bytes() == DATA
+    assert recorded(dest / "plain.Q4_0.gguf").sha256 == hashlib.sha256(DATA).hexdigest()
+
+    as_json = tui_llm("download", REPO, "plain.Q4_0.gguf", "--dest", str(dest), "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["verified"] is False
+    assert "not verified: the hub published no checksum" in as_json.stderr

@@ -202,3 +202,26 @@ async def test_the_cli_and_a_saved_file_continue_the_same_session(runner, tmp_pa
     await again.send(" and looked out.")
     final = load_session(path)
     assert [t.role for t in final.turns] == ["user", "assistant", "user", "assistant"]
+
+
+def history_past_the_template_limit() -> Session:
+    from tui_llm.prompts.guards import MAX_RENDERED_CHARS
+
+    session = Session(mode="chat", memory="The secret word is PLUM.")
+    filler = "The harbour was busy with boats, nets, gulls and salt in the air. " * 30
+    while sum(len(turn.text) for turn in session.turns) <= MAX_RENDERED_CHARS:
+        session.add("user", f"Question {len(session.turns)}: {filler}")
+        session.add("assistant", f"Answer {len(session.turns)}: {filler}")
+    return session
+
+
+async def test_a_history_longer_than_the_template_limit_continues(runner):
+    session = history_past_the_template_limit()
+    turns_before = len(session.turns)
+    conversation, seen = make(runner, session)
+    reply = await conversation.send("What is the secret word?")
+    assert reply is not None and reply.text.strip()
+    assert len(session.turns) == turns_before + 2  # nothing of the history is lost
+    notices = [event.text for event in seen.of(talk.Notice)]
+    assert any(f"the {session.context_start} oldest turns" in text for text in notices), notices
+    assert session.context_start > turns_before - 4  # only the newest turns were sent

@@ -54,7 +54,10 @@ def sha256(data: bytes) -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """What is in ``folder``, apart from the test's own tui-llm home (conftest's isolated_home)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != "tui-llm-home")
 
 
 def test_complete_download_is_verified(hub, model_path, tmp_path):
@@ -444,3 +447,45 @@ def test_a_download_refused_up_front_leaves_nothing_behind(hub, tmp_path):
     with pytest.raises(NotEnoughSpace):
         download_file(SMALL_REPO, SMALL_FILE, tmp_path, endpoint=hub.url, disk_usage=tiny_disk)
     assert list(tmp_path.iterdir()) == []
+
+
+UNHASHED = "tiny.unhashed.Q4_0.gguf"
+
+
+@pytest.fixture
+def unhashed_hub():
+    """A hub that publishes no SHA-256 for the file (a plain git file, no LFS pointer)."""
+    with HubServer() as server:
+        server.add_file(SMALL_REPO, UNHASHED, SMALL, lfs=False)
+        yield server
+
+
+def test_a_file_without_a_hub_checksum_is_size_checked_and_its_hash_recorded(unhashed_hub, tmp_path):
+    from tui_llm.hub.checksums import journal_file, recorded
+
+    result = download_file(SMALL_REPO, UNHASHED, tmp_path, endpoint=unhashed_hub.url, **FAST)
+    assert not result.verified
+    assert result.path.read_bytes() == SMALL and result.size == len(SMALL)
+    assert result.sha256 == sha256(SMALL)
+    assert leftovers(tmp_path) == [UNHASHED]
+    entry = recorded(result.path)
+    assert entry is not None and journal_file().exists()
+    assert (entry.size, entry.sha256, entry.verified) == (len(SMALL), sha256(SMALL), False)
+    assert (entry.repo_id, entry.filename) == (SMALL_REPO, UNHASHED)
+
+    # Asked again, the same bytes are accepted as they are; changed bytes are told apart.
+    again = download_file(SMALL_REPO, UNHASHED, tmp_path, endpoint=unhashed_hub.url, **FAST)
+    assert again.sha256 == sha256(SMALL) and again.fetched == 0
+    with result.path.open("r+b") as handle:
+        handle.seek(1_000_000)
+        handle.write(b"\xff")
+    with pytest.raises(VerificationError, match="changed since it was downloaded") as caught:
+        download_file(SMALL_REPO, UNHASHED, tmp_path, endpoint=unhashed_hub.url, **FAST)
+    assert sha256(SMALL) in str(caught.value) and "corrupt" in str(caught.value)
+
+
+def test_a_file_without_a_hub_checksum_still_has_its_size_checked(unhashed_hub, tmp_path):
+    unhashed_hub.fault(SMALL_REPO, UNHASHED, Fault(wrong_size=-1000, times=None))
+    with pytest.raises(VerificationError, match="size mismatch"):
+        download_file(SMALL_REPO, UNHASHED, tmp_path, endpoint=unhashed_hub.url, **FAST)
+    assert leftovers(tmp_path) == []

@@ -240,3 +240,17 @@ async def test_enqueue_from_another_screen_refuses_a_hostile_name_without_crashi
         job = app.enqueue_download(REPO, FILE)
         await wait_until(pilot, lambda: app.downloads.get(job.id).state == DONE)
         assert (models_dir / FILE).read_bytes() == DATA
+
+
+async def test_a_download_without_a_hub_checksum_says_it_is_not_verified(hub, models_dir):
+    hub.add_file(REPO, "plain.Q4_0.gguf", DATA, lfs=False)
+    app = make_app(config=AppConfig(models_dir=models_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_downloads(pilot, app)
+        job = app.enqueue_download(REPO, "plain.Q4_0.gguf")
+        await wait_until(pilot, lambda: shown_state(app, job.id) == DONE)
+        shown = row(app, job.id)
+        assert not shown.status.verified and shown.status.error is None
+        assert "not verified: the hub published no checksum" in str(shown.query_one(".job-detail").render())
+        assert "not verified" in str(shown.title.render())
+        assert (models_dir / "plain.Q4_0.gguf").read_bytes() == DATA

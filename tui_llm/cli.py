@@ -14,9 +14,13 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
 from tui_llm import __version__, commands
 from tui_llm.safe_text import visible
+
+if TYPE_CHECKING:
+    from tui_llm.ui.app import TuiLlmApp
 
 EXIT_USAGE = 2
 
@@ -72,9 +76,7 @@ def run_app(args: argparse.Namespace) -> int:
             check_model_file(model)
         except ModelLoadError as exc:
             raise UserError(str(exc)) from None
-    app = make_app(model_path=model, start="starter" if args.starter else "home")
-    app.run()
-    return 0
+    return run_tui(lambda: make_app(model_path=model, start="starter" if args.starter else "home"))
 
 
 def run_remote_app(args: argparse.Namespace) -> int:
@@ -89,7 +91,18 @@ def run_remote_app(args: argparse.Namespace) -> int:
         endpoint = resolve_endpoint(args.endpoint, config.endpoints, str(args.model or ""))
     except EndpointError as exc:
         raise UserError(f"--endpoint: {exc}") from exc
-    make_app(config=config, runner=RemoteRunner(endpoint), start="chat").run()
+    return run_tui(lambda: make_app(config=config, runner=RemoteRunner(endpoint), start="chat"))
+
+
+def run_tui(build: "Callable[[], TuiLlmApp]") -> int:
+    """Run the app in a supervised child, so a crash of the engine leaves a usable terminal."""
+    from tui_llm import supervisor
+
+    if supervisor.wanted():
+        code = supervisor.run_supervised()
+        if code is not None:
+            return code
+    build().run()
     return 0
 
 

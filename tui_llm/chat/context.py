@@ -6,6 +6,8 @@ stop being sent: never Memory, the system prompt or the latest user input.
 Turns are dropped in a chunk (down to ``1 - DROP_SLACK`` of the budget), and
 ``session.context_start`` remembers where the kept part begins, so the prompt
 keeps the same beginning for many turns and the engine's KV cache is reused.
+A history too long to render at all (past the template's size limit) is cut
+by its length in characters before anything is rendered.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from tui_llm.chat.modes import build_request, extra_stops, uses_messages
 from tui_llm.chat.sessions import USER_ROLES, Session
 from tui_llm.engine.contract import Request, Runner
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.prompts.guards import MAX_RENDERED_CHARS
 
 DROP_SLACK = 0.25
 MESSAGE_OVERHEAD = 4  # tokens a template adds around one message, for runners that cannot render
+CHARS_PER_TOKEN_CEILING = 16  # generous: English text averages about 4 characters a token
+SAMPLE_TURNS = 8
 
 
 class ContextOverflowError(Exception):
@@ -127,12 +132,14 @@ async def assemble(
     if n_ctx <= 0:
         return Assembly(await request_at(start), sampler, 0, 0, start)
     budget = n_ctx - reply_budget(n_ctx, sampler)
-    full = await size(start)
-    if full <= budget:
-        session.context_start = start
-        return Assembly(await request_at(start), sampler, full, budget, start)
+    first = _renderable_start(session, start, budget)
+    if first == start:
+        full = await size(start)
+        if full <= budget:
+            session.context_start = start
+            return Assembly(await request_at(start), sampler, full, budget, start)
 
-    candidates = _drop_points(session, start)
+    candidates = _drop_points(session, first)
     target = int(budget * (1 - DROP_SLACK))
     chosen = await _first_fitting(candidates, target, size)
     if chosen is None:
@@ -146,12 +153,46 @@ async def assemble(
             "with a larger context."
         )
     kept = await size(chosen)
+    if first != start:
+        full = kept + await _estimated_tokens(runner, session, start, chosen)
     session.context_start = chosen
     return Assembly(
         await request_at(chosen), sampler, kept, budget, chosen,
         dropped_turns=chosen - start, dropped_tokens=full - kept,
         shifts=runner.capabilities.can_shift_context,
     )
+
+
+def _chars(session: Session, first: int, end: int | None = None) -> int:
+    return sum(len(turn.text) for turn in session.turns[first:end])
+
+
+def _renderable_start(session: Session, start: int, budget: int) -> int:
+    """The earliest drop point from which the turns are short enough to render and count.
+
+    A longer history could never fit ``budget`` anyway; cutting it by characters
+    keeps the template's size limit (and the time to count it) to what is sent.
+    """
+    limit = min(MAX_RENDERED_CHARS // 2, budget * CHARS_PER_TOKEN_CEILING)
+    points = _drop_points(session, start)
+    remaining = _chars(session, start)
+    previous = start
+    for point in points:
+        remaining -= _chars(session, previous, point)
+        previous = point
+        if remaining <= limit:
+            return point
+    return points[-1]
+
+
+async def _estimated_tokens(runner: Runner, session: Session, start: int, chosen: int) -> int:
+    """The tokens of turns cut before rendering, at the rate counted on the newest of them."""
+    dropped = session.turns[start:chosen]
+    sample = "\n".join(turn.text for turn in dropped[-SAMPLE_TURNS:])
+    if not sample:
+        return 0
+    rate = await runner.count_tokens(sample) / len(sample)
+    return round(_chars(session, start, chosen) * rate)
 
 
 def _drop_points(session: Session, start: int) -> list[int]:

@@ -447,9 +447,11 @@ class SessionLock:
             handle.seek(0)
             holder = handle.read().strip()
             handle.close()
+            if holder == str(os.getpid()):
+                raise SessionError(f"{self.path.name} is already open in this tui-llm") from None
             raise SessionError(
-                f"{self.path.name} is being written by another tui-llm"
-                f"{f' (process {holder})' if holder else ''}; try again when it has finished"
+                f"{self.path.name} is in use by another tui-llm"
+                f"{f', pid {holder}' if holder else ''}; try again when it has finished"
             ) from None
         handle.seek(0)
         handle.truncate()

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm import locations
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
+    from tui_llm.hub.checksums import NOT_VERIFIED
     from tui_llm.hub.downloads import download_file
     from tui_llm.hub.errors import DownloadError, UnsafeFilename
     from tui_llm.hub.metadata import validate_filename
@@ -144,15 +145,17 @@ def run(args: argparse.Namespace) -> int:
     bar.finish()
     if args.json:
         print(json.dumps({
-            "ok": result.verified, "path": str(result.path), "size": result.size,
+            "ok": True, "path": str(result.path), "size": result.size,
             "sha256": result.sha256, "verified": result.verified,
             "resumed_from": result.resumed_from, "fetched": result.fetched,
         }))
-    if not result.verified:
-        print(f"tui-llm: {result.path} was downloaded, but the hub gave no SHA-256 to check it against",
-              file=sys.stderr)
-        return EXIT_FAILED
-    if not args.json:
-        resumed = f", resumed after {human_size(result.resumed_from)}" if result.resumed_from else ""
+        if not result.verified:
+            print(f"tui-llm: {result.path}: {NOT_VERIFIED}", file=sys.stderr)
+        return 0
+    resumed = f", resumed after {human_size(result.resumed_from)}" if result.resumed_from else ""
+    if result.verified:
         print(f"{result.path}  ({human_size(result.size)}, SHA-256 verified{resumed})")
+    else:
+        print(f"{result.path}  ({human_size(result.size)}, size checked{resumed}; {NOT_VERIFIED}; "
+              f"SHA-256 here {result.sha256}, recorded for later checks)")
     return 0

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
+from tui_llm import breadcrumb
 from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.llama_class import new_llama
 from tui_llm.engine.load_settings import LoadSettings
@@ -189,6 +190,7 @@ class LlamaCppRunner(TemplateSlot):
         report("ready", 1.0)
 
     def _load_sync(self, path: Path, settings: LoadSettings) -> ModelInfo:
+        breadcrumb.leave(f"loading the model {path.name}")
         kv_types = {"f16": 1, "q8_0": 8, "q4_0": 2}
         kwargs: dict[str, Any] = dict(
             model_path=str(path),
@@ -210,12 +212,14 @@ class LlamaCppRunner(TemplateSlot):
         try:
             llm = new_llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
+            breadcrumb.leave("")
             raise ModelLoadError(
                 f"llama.cpp could not load {path.name}: the file may be truncated or corrupt, "
                 f"or too large for free memory ({exc})"
             ) from exc
         llm.tokenizer_ = marker_tokenizer(llm)
         self._llm = llm
+        breadcrumb.leave(f"idle with the model {path.name} loaded")
         return _model_info(path, llm)
 
     def _unload_sync(self, collect: bool = True) -> None:
@@ -279,6 +283,7 @@ class LlamaCppRunner(TemplateSlot):
         state_key = self._state_key if self._state_cache is not None else None
 
         def produce() -> None:
+            breadcrumb.leave(f"writing a reply with {self.model_name}")
             try:
                 # Rendered here, off the event loop: an untrusted template may take its time limit.
                 prompt = self.render_sync(request)
@@ -291,6 +296,7 @@ class LlamaCppRunner(TemplateSlot):
             if state_key is not None and self._llm is not None:
                 # After "done": the reply is complete on screen while the state is written.
                 kv_state.keep(self._state_cache, self._llm, state_key, self._state_fingerprint())
+            breadcrumb.leave(f"idle with the model {self.model_name} loaded")
 
         self._executor.submit(produce)
         finished = False

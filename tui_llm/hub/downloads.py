@@ -5,7 +5,9 @@ moves the bytes itself with ``Range`` requests, because the hub client
 deletes its temporary file when a download fails. The bytes wait in a
 ``.partial`` file (:mod:`tui_llm.hub.partials`) and the file takes its real
 name only after its size and SHA-256 match the hub's; a file that does not
-match is deleted, never offered.
+match is deleted, never offered. When the hub published no SHA-256, only the
+size is checked, and the hash computed here goes into the journal of
+checksums (:mod:`tui_llm.hub.checksums`) for later checks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from tui_llm.hub.checksums import Checksum, changed_since_download, record
 from tui_llm.hub.errors import (
     DownloadCancelled,
     DownloadError,
@@ -198,11 +201,13 @@ def _check_space(dest_dir: Path, needed: int, margin: int, disk_usage: DiskUsage
         )
 
 
-def _existing_final(final: Path, remote: RemoteFile) -> DownloadResult | None:
+def _existing_final(final: Path, remote: RemoteFile, checksums: Path | None) -> DownloadResult | None:
     if not final.exists():
         return None
     if final.stat().st_size == remote.size:
         digest = _sha256_file(final)
+        if remote.sha256 is None and (problem := changed_since_download(final, remote.size, digest, checksums)):
+            raise VerificationError(f"{problem}; move it away to download it again")
         if remote.sha256 is None or digest == remote.sha256:
             return DownloadResult(final, remote.size, digest, verified=remote.sha256 is not None)
     raise DownloadError(
@@ -236,6 +241,7 @@ def download_file(
     connect_timeout: float = 5.0,
     read_timeout: float = 15.0,
     progress_interval: float = 0.1,
+    checksums: Path | None = None,
 ) -> DownloadResult:
     """Download ``filename`` from ``repo_id`` into ``dest_dir`` and verify it.
 
@@ -244,6 +250,7 @@ def download_file(
     when the hub cannot be connected to, DownloadCancelled when ``cancel`` is
     set (bytes kept for a resume), VerificationError for a wrong size or hash
     (bytes deleted), NotEnoughSpace before starting when the disk is short.
+    The result's size and SHA-256 are recorded in the ``checksums`` journal.
     """
     if dest_dir is None:
         from tui_llm import locations
@@ -261,7 +268,7 @@ def download_file(
     )
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / name
-    existing = _existing_final(final, remote)
+    existing = _existing_final(final, remote, checksums)
     if existing is not None:
         return existing
     partial_file = partial_path(dest_dir, filename)
@@ -311,6 +318,8 @@ def download_file(
     os.replace(partial_file, final)
     marker_path(partial_file).unlink(missing_ok=True)
     meter.update(remote.size, force=True)
+    record(final, Checksum(remote.size, digest, remote.sha256 is not None, repo_id, filename, remote.commit),
+           checksums)
     return DownloadResult(
         path=final,
         size=remote.size,

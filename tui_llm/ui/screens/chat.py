@@ -20,9 +20,12 @@ from textual.worker import Worker, WorkerState
 
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
-from tui_llm.chat.sessions import Session, SessionError, SessionSaver, Turn
+from tui_llm.chat.session_keeper import SessionKeeper
+from tui_llm.chat.sessions import Session, SessionError, SessionLock, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
+from tui_llm.machine.guard import load_refusal
 from tui_llm.machine.plan import plan_for_file
+from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.messages import ModelLoadProgress
 from tui_llm.ui.screens.chat_setup import ChatSetupActions
 from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
@@ -59,11 +62,15 @@ class ChatScreen(ChatSetupActions, Screen):
         Binding("ctrl+end", "scroll_transcript(0)", "Latest", id="chat.latest", show=False),
     ]
 
-    def __init__(self, runner: Runner, model_path: Path | None = None, session: Session | None = None) -> None:
+    def __init__(
+        self, runner: Runner, model_path: Path | None = None, session: Session | None = None,
+        lock: SessionLock | None = None,
+    ) -> None:
+        """``lock``: the session file's lock, already taken; held until the screen goes."""
         super().__init__()
         self.runner = runner
         self.model_path = model_path
-        self._saver = SessionSaver()
+        self._saver = SessionKeeper(lock)
         self.conversation = Conversation(runner, session or Session(), sampler=self._sampler, save=self._save,
                                          thinking=lambda: self.app.config.overrides_for(runner.model_path).thinking or "")
         self.conversation.subscribe(self._on_event)
@@ -128,7 +135,9 @@ class ChatScreen(ChatSetupActions, Screen):
         plan = None
         if source is not None and self.runner.capabilities.loads_files:
             # Reads the file's header and, the first time, probes the machine: off the event loop.
-            plan = await asyncio.to_thread(lambda: plan_for_file(self.app.config, source, self.app.machine.get()))
+            plan, refusal = await asyncio.to_thread(self._plan_and_judge, source)
+            if refusal and not await self._load_anyway(refusal):
+                return
         try:
             await self.runner.load(
                 source, plan and plan.settings, plan and plan.template,
@@ -154,6 +163,30 @@ class ChatScreen(ChatSetupActions, Screen):
         self._notice(f"Prompt template: {self.runner.template.name} ({self.runner.template_reason})")
         if plan is not None and plan.rope_note:
             self._notice(plan.rope_note)
+
+    def _plan_and_judge(self, source: Path):  # noqa: ANN202 - a load plan and the fit guard's refusal
+        hardware = self.app.machine.get()
+        plan = plan_for_file(self.app.config, source, hardware)
+        return plan, load_refusal(source, plan.settings, hardware)
+
+    async def _load_anyway(self, refusal: str) -> bool:
+        """Ask before loading a model the fit guard refused; Cancel goes back to where the user was."""
+        self._set_status("Not loaded yet: the model may not fit")
+        answer = await self.app.push_screen_wait(ChoiceDialog(
+            f"{refusal}\nLoading it anyway may make this machine swap or the app be killed.",
+            [("cancel", "Cancel"), ("load", "Load anyway")], "cancel",
+        ))
+        if answer == "load":
+            return True
+        self._loading = False
+        self.notify(refusal, title="Model not loaded", severity="warning", timeout=10)
+        if self.is_current and len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            self._set_status("No model loaded · Ctrl+B goes back")
+            self.query_one("#prompt", Input).placeholder = "No model loaded"
+            self._notice(f"Not loaded: {refusal}")
+        return False
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -262,6 +295,7 @@ class ChatScreen(ChatSetupActions, Screen):
                 self._mark_hidden()
                 self._figures = None  # they described a context that changed
             case talk.SessionReset():
+                self._saver.release()
                 self._figures = None
                 self._render_transcript()
             case talk.SetupChanged():

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Input, Label, ListItem, ListView, ProgressBa
 from tui_llm.hub.queue import (
     CANCELLED, DONE, DOWNLOADING, FAILED, PAUSED, QUEUED, DownloadQueue, JobStatus,
 )
+from tui_llm.hub.checksums import NOT_VERIFIED
 from tui_llm.hub.errors import DownloadError
 from tui_llm.units import human_size
 from tui_llm.ui.messages import DownloadUpdated
@@ -47,7 +48,8 @@ def describe(status: JobStatus) -> str:
     if status.state == FAILED:
         return status.error or "failed"
     if status.state == DONE:
-        return f"{human_size(status.total)}, SHA-256 verified · Enter opens a chat"
+        checked = "SHA-256 verified" if status.verified else NOT_VERIFIED
+        return f"{human_size(status.total)}, {checked} · Enter opens a chat"
     done = human_size(status.bytes_done)
     total = human_size(status.total) if status.total else "?"
     if status.state == DOWNLOADING:
@@ -77,7 +79,8 @@ class JobRow(ListItem):
 
     def show(self, status: JobStatus) -> None:
         self.status = status
-        self.title.update(f"{status.name} · {STATE_WORDS[status.state]} · {status.repo_id}")
+        state = STATE_WORDS[status.state] if status.verified or status.state != DONE else "not verified"
+        self.title.update(f"{status.name} · {state} · {status.repo_id}")
         if status.total:
             self.bar.update(total=status.total, progress=status.bytes_done)
         self.bar.display = status.state not in (FAILED, CANCELLED)

@@ -12,8 +12,11 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from tui_llm.chat.session_keeper import take_lock
 from tui_llm.chat.sessions import (
+    Session,
     SessionError,
+    SessionLock,
     SessionSummary,
     delete_session,
     export_markdown,
@@ -72,6 +75,8 @@ class SessionsScreen(Screen):
     def _listing_failed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "sessions" and event.state == WorkerState.ERROR:
             self.query_one("#sessions-hint", Static).update(f"The sessions could not be listed: {event.worker.error}")
+        elif event.worker.group == "open" and event.state == WorkerState.ERROR:
+            self._not_opened(f"The session could not be opened: {event.worker.error}")
 
     def on_sessions_listed(self, message: SessionsListed) -> None:
         self.summaries = summaries = message.summaries
@@ -105,21 +110,41 @@ class SessionsScreen(Screen):
 
     @on(OptionList.OptionSelected, "#sessions-list")
     def open_session(self, event: OptionList.OptionSelected) -> None:
-        from tui_llm.ui.screens.chat import ChatScreen
-
         summary = self.current()
         if summary is None or self._refuse_broken(summary):
             return
+        self._open(summary.path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open", description="open a session")
+    def _open(self, path: Path) -> None:
+        """Read the file and take its lock (another tui-llm may be writing it) off the event loop."""
         try:
-            session = load_session(summary.path)
+            lock = take_lock(path)
         except SessionError as exc:
-            self.notify(str(exc), title="Session not opened", severity="error", timeout=10)
+            self.app.call_from_thread(self._not_opened, str(exc))
+            return
+        try:
+            session = load_session(path)
+        except SessionError as exc:
+            lock.__exit__(None, None, None)
+            self.app.call_from_thread(self._not_opened, str(exc))
+            return
+        self.app.call_from_thread(self._opened, session, lock)
+
+    def _not_opened(self, problem: str) -> None:
+        self.notify(problem, title="Session not opened", severity="error", timeout=10)
+
+    def _opened(self, session: Session, lock: SessionLock) -> None:
+        from tui_llm.ui.screens.chat import ChatScreen
+
+        if not self.is_current:  # the user went elsewhere while it was read
+            lock.__exit__(None, None, None)
             return
         runner = self.app.runner
         model_path = None
         if not runner.loaded and runner.capabilities.loads_files and session.model_path:
             model_path = Path(session.model_path)
-        self.app.push_screen(ChatScreen(runner, model_path, session))
+        self.app.push_screen(ChatScreen(runner, model_path, session, lock))
 
     def action_rename(self) -> None:
         summary = self.current()
