@@ -27,7 +27,7 @@ from tui_llm.engine.remote_errors import (
     RequestRejectedError,
     ServerError,
 )
-from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.sampler import SAMPLER_ORDER, SamplerSettings
 
 UNSUPPORTED = {404, 405, 501}
 
@@ -110,6 +110,9 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
                 mirostat_tau=sampler.mirostat_tau,
                 mirostat_eta=sampler.mirostat_eta,
             )
+        body.update(_changed(sampler, LLAMA_CPP_NAMES))
+        if sampler.sampler_order != SAMPLER_ORDER:
+            body["samplers"] = sampler.sampler_order
     elif kind == "koboldcpp":
         body.update(
             min_p=sampler.min_p,
@@ -118,6 +121,7 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
             rep_pen=sampler.repeat_penalty,
             rep_pen_range=max(sampler.repeat_last_n, 0),
         )
+        body.update(_changed(sampler, KOBOLDCPP_NAMES))
     elif kind == "ollama":
         body.update(min_p=sampler.min_p, top_k=sampler.top_k, repeat_penalty=sampler.repeat_penalty)
     elif kind == "vllm":
@@ -126,6 +130,40 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
             top_k=sampler.top_k or -1,  # vLLM turns top-k off with -1, not 0
             repetition_penalty=sampler.repeat_penalty,
         )
+    return body
+
+
+# DRY, XTC and top-n-sigma go only to servers that know them, and only when not at
+# llama.cpp's own defaults (what such a server does when they are absent).
+LLAMA_CPP_NAMES = {
+    "dry_multiplier": "dry_multiplier",
+    "dry_base": "dry_base",
+    "dry_allowed_length": "dry_allowed_length",
+    "dry_penalty_last_n": "dry_penalty_last_n",
+    "dry_sequence_breakers": "dry_sequence_breakers",
+    "xtc_probability": "xtc_probability",
+    "xtc_threshold": "xtc_threshold",
+    "top_n_sigma": "top_n_sigma",
+}
+KOBOLDCPP_NAMES = {
+    "dry_multiplier": "dry_multiplier",
+    "dry_base": "dry_base",
+    "dry_allowed_length": "dry_allowed_length",
+    "dry_penalty_last_n": "dry_penalty_last_n",
+    "dry_sequence_breakers": "dry_sequence_breakers",
+    "xtc_probability": "xtc_probability",
+    "xtc_threshold": "xtc_threshold",
+    "top_n_sigma": "nsigma",
+}
+SERVER_DEFAULTS = SamplerSettings(dry_multiplier=0.0)
+
+
+def _changed(sampler: SamplerSettings, names: dict[str, str]) -> dict[str, Any]:
+    body = {}
+    for field, name in names.items():
+        value = getattr(sampler, field)
+        if value != getattr(SERVER_DEFAULTS, field):
+            body[name] = list(value) if isinstance(value, tuple) else value
     return body
 
 
