@@ -28,6 +28,7 @@ from tui_llm.engine.remote_errors import (
     ServerError,
 )
 from tui_llm.engine.sampler import SAMPLER_ORDER, SamplerSettings
+from tui_llm.engine.token_probs import TokenChoice, from_logprobs
 
 UNSUPPORTED = {404, 405, 501}
 
@@ -167,6 +168,14 @@ def _changed(sampler: SamplerSettings, names: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def logprob_fields(top_n: int, chat: bool, kind: str) -> dict[str, Any]:
+    """Ask for each token's ``top_n`` alternatives: OpenAI's names, and llama.cpp's own."""
+    body: dict[str, Any] = {"logprobs": True, "top_logprobs": top_n} if chat else {"logprobs": top_n}
+    if kind == "llama.cpp":
+        body["n_probs"] = top_n
+    return body
+
+
 def template_fields(variables: dict[str, Any], kind: str) -> dict[str, Any]:
     """Chat template variables (``enable_thinking``...) for a server that renders the template.
 
@@ -188,6 +197,7 @@ async def reply_texts(
     stats: GenerationStats,
     usage: dict[str, int],
     where: str,
+    tokens: list[TokenChoice] | None = None,
 ) -> AsyncIterator[str]:
     """The text pieces of a streamed reply (or of one JSON reply); records finish reason and usage."""
     if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -196,7 +206,7 @@ async def reply_texts(
             payload = json.loads(await read_bounded(response, where))
         except ValueError:
             raise MalformedResponseError(f"{where} answered with something that is not JSON") from None
-        for piece in choice_pieces(payload, chat, stats, usage, where):
+        for piece in choice_pieces(payload, chat, stats, usage, where, tokens):
             yield piece
         return
     got_text = got_done = False
@@ -210,7 +220,7 @@ async def reply_texts(
             raise MalformedResponseError(
                 f"{where} sent a streamed line that is not JSON: {data[:80]!r}"
             ) from None
-        for piece in choice_pieces(chunk, chat, stats, usage, where):
+        for piece in choice_pieces(chunk, chat, stats, usage, where, tokens):
             got_text = True
             yield piece
     if got_done or stats.finish_reason:
@@ -281,7 +291,8 @@ async def bounded_lines(response: httpx.Response, where: str) -> AsyncIterator[s
 
 
 def choice_pieces(
-    chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str
+    chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str,
+    tokens: list[TokenChoice] | None = None,
 ) -> list[str]:
     """The text in one reply chunk (or whole reply), reasoning first as a ``Thought``;
     records finish reason and usage."""
@@ -307,6 +318,9 @@ def choice_pieces(
         raise MalformedResponseError(f"{where} sent a malformed choice")
     if choice.get("finish_reason"):
         stats.finish_reason = str(choice["finish_reason"])
+    logprobs = choice.get("logprobs")
+    if tokens is not None and isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+        tokens.extend(from_logprobs(logprobs["content"]))
     if chat:
         part = choice.get("delta") or choice.get("message") or {}
         if not isinstance(part, dict):
