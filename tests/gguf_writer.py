@@ -146,3 +146,19 @@ def nested_arrays(depth: int) -> bytes:
     value = struct.pack("<IQ", 9, 1) * depth + struct.pack("<IQ", 4, 0)
     return (b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + _string("general.architecture") + _value("llama")
             + _string("x.nested") + struct.pack("<I", 9) + value)
+
+
+def with_extra_keys(source: Path, dest: Path, metadata: dict[str, Any], alignment: int = 32) -> Path:
+    """A copy of the GGUF ``source`` with ``metadata`` added to its header (the model still loads).
+
+    A padding string key makes the header grow by a multiple of the alignment,
+    so the tensor data keeps its offsets.
+    """
+    data = source.read_bytes()
+    (n_kv,) = struct.unpack_from("<Q", data, 16)
+    added = b"".join(_string(key) + _value(value) for key, value in metadata.items())
+    pad_key = _string("tui_llm.test.padding") + struct.pack("<I", 8)
+    filler = -(len(added) + len(pad_key) + 8) % alignment
+    added += pad_key + _string(" " * filler)
+    dest.write_bytes(data[:16] + struct.pack("<Q", n_kv + len(metadata) + 1) + added + data[24:])
+    return dest

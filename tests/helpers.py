@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
+from tui_llm.engine.token_probs import TokenProbs
 from tui_llm.engine.contract import (
     Capabilities,
     GenerationStats,
@@ -62,6 +63,7 @@ class FakeRunner(TemplateSlot):
         self.samplers: list[SamplerSettings | None] = []
         self.loads: list[Path | str | None] = []
         self.last_stats = GenerationStats()
+        self.last_tokens = TokenProbs(unavailable="The scripted engine has no token probabilities.")
         self.capabilities = Capabilities(
             loads_files=True, can_offload=False, renders_locally=False,
             exact_token_counts=False, can_save_state=False, can_shift_context=False,
@@ -154,6 +156,9 @@ class FakeRunner(TemplateSlot):
             stats.completion_tokens += 1
             yield piece
         stats.finish_reason = "stop"
+
+    def want_token_probs(self, top_n: int) -> None:
+        pass
 
     def keep_state(self, key: str | None) -> None:
         pass

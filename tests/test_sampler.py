@@ -8,6 +8,7 @@ from dataclasses import fields
 
 import pytest
 
+from tui_llm.engine.sampler_chain import ReplySampling
 from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
 from tui_llm.engine.sampler import (
     DEFAULT_PRESET,
@@ -110,22 +111,18 @@ def test_user_sampler_presets_load_and_bad_ones_are_named():
     assert len(problems) == 1 and "bad.toml" in problems[0] and "min_p" in problems[0]
 
 
-def test_runner_passes_every_sampler_field_llama_cpp_accepts():
+def test_runner_applies_every_sampler_field():
     from llama_cpp import Llama
 
     accepted = set(inspect.signature(Llama.create_completion).parameters)
     runner_source = inspect.getsource(LlamaCppRunner._generate_sync)
-    assert "**completion_kwargs(" in runner_source
+    assert "completion_kwargs(" in runner_source and "ReplySampling(" in runner_source
     passed = completion_kwargs(SamplerSettings(), [])
     assert set(passed) <= accepted
+    chain_source = inspect.getsource(ReplySampling)
     for f in fields(SamplerSettings):
-        if f.name in accepted:
-            assert f.name in passed, f"{f.name} is not passed to create_completion"
-    # Not a create_completion argument: llama-cpp-python reads it from the Llama object
-    # each time it builds a sampler, so the runner sets it per request.
-    assert "repeat_last_n" not in accepted
-    assert "self.last_n_tokens_size" in inspect.getsource(Llama._init_sampler)
-    assert "last_n_tokens_size" in runner_source
+        # create_completion's own arguments, or read where the runner builds its sampler chain.
+        assert f.name in passed or f"s.{f.name}" in chain_source, f"{f.name} does not reach llama.cpp"
 
 
 @pytest.mark.model
@@ -149,9 +146,9 @@ async def test_sampler_settings_change_the_real_engines_output(model_path, tiny_
         no_e = await reply(greedy.with_changes(max_tokens=40, stop=("e",)))
         assert "e" not in no_e
 
-        await reply(greedy.with_changes(max_tokens=2, repeat_last_n=17))
-        assert runner._llm.last_n_tokens_size == 17
-        await reply(greedy.with_changes(max_tokens=2, repeat_last_n=-1))
-        assert runner._llm.last_n_tokens_size == runner.n_ctx
+        plain = await reply(greedy.with_changes(max_tokens=24))
+        strong = greedy.with_changes(max_tokens=24, repeat_penalty=3.0)
+        assert await reply(strong.with_changes(repeat_last_n=0)) == plain  # no window: no penalty
+        assert await reply(strong.with_changes(repeat_last_n=-1)) != plain
     finally:
         await runner.close()

@@ -12,7 +12,7 @@ import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import tomli_w
 
@@ -20,6 +20,7 @@ from tui_llm import locations
 from tui_llm.engine.contract import THINKING_CHOICES
 from tui_llm.engine.endpoints import Endpoint, EndpointError, endpoints_to_dict, parse_endpoint
 from tui_llm.engine.load_settings import LoadSettings
+from tui_llm.engine.model_sampling import SourcedSampler, layered
 from tui_llm.engine.sampler import DEFAULT_PRESET, SamplerError, SamplerSettings, get_sampler_preset
 
 
@@ -119,6 +120,24 @@ class AppConfig:
             except SamplerError:
                 pass
         return self.sampler
+
+    def sampler_layers(self, model: str | Path | None) -> tuple[SamplerSettings, bool]:
+        """The preset under this model's sampler, and whether the model's own values go over it
+        (only over the default preset: one the user picked wins)."""
+        name = self.overrides_for(model).sampler_preset or self.sampler_preset
+        try:
+            return get_sampler_preset(name).settings, name == DEFAULT_PRESET
+        except SamplerError:
+            return SamplerSettings(), True
+
+    def reply_sampler(
+        self, model: str | Path | None, metadata: Mapping[str, Any] | None,
+        current: SamplerSettings | None = None,
+    ) -> SourcedSampler:
+        """The sampler for this model's next reply (``current``, or the sampler settings,
+        over the model's own values), with where each value came from."""
+        preset, model_applies = self.sampler_layers(model)
+        return layered(preset, current or self.sampler, metadata, model_applies)
 
     def to_toml_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(self.extra)

@@ -70,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thinking", choices=THINKING_CHOICES, default=None,
                         help="a reasoning model: think or not, and how hard, where its template "
                         "allows (default: the model's setting in config.toml, else its own)")
+    parser.add_argument("--logprobs", type=int, default=0, metavar="N",
+                        help="with --json: each reply token's N likeliest alternatives (1-20)")
     parser.add_argument("--show-thinking", action="store_true",
                         help="print the model's thought on stderr (stdout gets only the answer)")
 
@@ -148,6 +150,8 @@ def _run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
+    from tui_llm.engine.model_sampling import SourcedSampler
+    from tui_llm.engine.token_probs import TokenProbs
     from tui_llm.safe_text import visible
 
     if args.model is None and not args.endpoint:
@@ -162,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
             sampler = sampler.with_changes(max_tokens=args.max_tokens)
         if args.seed is not None:
             sampler = sampler.with_changes(seed=args.seed)
+        if not 0 <= args.logprobs <= 20:
+            raise ValueError(f"--logprobs must be between 0 and 20, got {args.logprobs}")
         load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
         if args.threads is not None:
             load_changes["n_threads"] = args.threads
@@ -173,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
     wrote: list[str] = []
     ended: list[ReplyEnded] = []
     thought: list[str] = []
+    sourced: list[SourcedSampler] = []
+    tokens: list[TokenProbs] = []
 
     out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
 
@@ -211,8 +219,13 @@ def _run(args: argparse.Namespace) -> int:
                 await runner.load(path, plan.settings, plan.template)
             else:
                 await runner.load(str(args.model) if args.model else None)
+            metadata = runner.info.metadata if runner.info else None
+            sourced.append(config.reply_sampler(args.model, metadata, current=sampler))
+            for problem in sourced[0].problems:
+                print(f"tui-llm: {problem}", file=sys.stderr)
+            runner.want_token_probs(args.logprobs)
             conversation = Conversation(
-                runner, session, lambda: sampler,
+                runner, session, lambda: sourced[0].settings,
                 save=save_session if args.session is not None else None,
                 thinking=args.thinking or config.overrides_for(args.model).thinking or "",
             )
@@ -222,6 +235,7 @@ def _run(args: argparse.Namespace) -> int:
             except NothingToDo as exc:
                 raise UserError(str(exc)) from exc
             await pending
+            tokens.append(runner.last_tokens)
         finally:
             await runner.close()
 
@@ -232,8 +246,15 @@ def _run(args: argparse.Namespace) -> int:
     if failure:
         raise UserError(failure[0])
     if args.json and ended:
-        print(json.dumps(_json_result(ended[-1], "".join(wrote), "".join(thought)),
-                         ensure_ascii=False))
+        result = _json_result(ended[-1], "".join(wrote), "".join(thought))
+        if sourced:
+            result["sampler"] = sourced[0].settings.to_dict()
+            result["sampler_sources"] = sourced[0].sources
+        if args.logprobs and tokens:
+            result["logprobs"] = tokens[0].to_list(args.logprobs) or None
+            if not tokens[0].tokens:
+                result["logprobs_unavailable"] = tokens[0].unavailable
+        print(json.dumps(result, ensure_ascii=False))
     return 0
 
 

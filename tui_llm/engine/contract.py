@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Callable, Protocol, Sequence, U
 if TYPE_CHECKING:
     from tui_llm.engine.load_settings import LoadSettings
     from tui_llm.engine.sampler import SamplerSettings
+    from tui_llm.engine.token_probs import TokenProbs
     from tui_llm.models.info import ModelInfo
     from tui_llm.prompts.templates import PromptTemplate
 
@@ -83,6 +84,7 @@ class Runner(Protocol):
 
     capabilities: Capabilities
     last_stats: GenerationStats
+    last_tokens: "TokenProbs"  # the last reply's tokens and their alternatives, or why there are none
 
     @property
     def loaded(self) -> bool:
@@ -153,6 +155,9 @@ class Runner(Protocol):
         """Text pieces as the model writes them; ``cancel()`` or ``cancel`` stops between tokens."""
 
     def cancel(self) -> None: ...
+
+    def want_token_probs(self, top_n: int) -> None:
+        """Ask for each reply token's ``top_n`` likeliest alternatives (0: only if they cost nothing)."""
 
     def keep_state(self, key: str | None) -> None:
         """Save the engine state under ``key`` after each reply and resume from it later.

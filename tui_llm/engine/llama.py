@@ -24,6 +24,8 @@ from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.llama_class import new_llama
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.sampler_chain import ReplySampling
+from tui_llm.engine.token_probs import TOP_N, TokenProbs
 from tui_llm.engine.special_text import marker_tokenizer, marks_with_control_tokens
 from tui_llm.models import gguf as gguf_info
 from tui_llm.engine.contract import (
@@ -96,6 +98,12 @@ class LlamaCppRunner(TemplateSlot):
         self._settings: LoadSettings | None = None
         super().__init__(CHATML, "")
         self.last_stats = GenerationStats()
+        self.last_tokens = TokenProbs()
+        self._top_n = TOP_N
+
+    def want_token_probs(self, top_n: int) -> None:
+        """Record this many alternatives per token (at least the usual five: they cost little here)."""
+        self._top_n = max(TOP_N, top_n)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -324,8 +332,6 @@ class LlamaCppRunner(TemplateSlot):
         stop_event: threading.Event,
         state_key: str | None = None,
     ) -> Any:
-        import llama_cpp
-
         llm = self._llm
         if llm is None:
             raise GenerationError("No model is loaded.")
@@ -346,15 +352,28 @@ class LlamaCppRunner(TemplateSlot):
         self.last_stats = stats
         max_tokens = min(sampler.max_tokens, n_ctx - len(tokens))
         llm.tokenizer_.markers_as_text = marks_with_control_tokens(self._template.source)
-        # llama-cpp-python takes the penalty window from this attribute on every call.
-        llm.last_n_tokens_size = sampler.repeat_last_n if sampler.repeat_last_n >= 0 else n_ctx
+        kwargs = completion_kwargs(sampler, self.stop_strings(sampler), max_tokens)
+        llm.sampling = sampling = ReplySampling(sampler, kwargs["seed"], tokens, self._top_n)
+        self.last_tokens = TokenProbs(unavailable="The reply is still being written.")
+        try:
+            yield from self._completion(llm, tokens, kwargs, stats, stop_event, started)
+        finally:
+            llm.sampling = None
+            self.last_tokens = TokenProbs(sampling.tokens(llm), unavailable="The reply has no tokens.")
+
+    def _completion(
+        self, llm: Any, tokens: list[int], kwargs: dict[str, Any], stats: GenerationStats,
+        stop_event: threading.Event, started: float,
+    ) -> Any:
+        import llama_cpp
+
         chunks = llm.create_completion(
             prompt=tokens,
             stream=True,
             stopping_criteria=llama_cpp.StoppingCriteriaList(
                 [lambda _ids, _logits: stop_event.is_set()]
             ),
-            **completion_kwargs(sampler, self.stop_strings(sampler), max_tokens),
+            **kwargs,
         )
         for chunk in chunks:
             choice = chunk["choices"][0]

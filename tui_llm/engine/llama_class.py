@@ -7,6 +7,10 @@ can take minutes or gigabytes before the model is even loaded. The app renders
 prompts itself (:mod:`tui_llm.prompts.sandbox`), so this subclass keeps the
 templates out of ``metadata`` as it is assigned, and the constructor finds none
 to compile. The templates stay available, uncompiled, in ``chat_templates``.
+
+It also samples through the runner's ``sampling`` (a
+:class:`~tui_llm.engine.sampler_chain.ReplySampling`) when one is set: the
+chain with DRY, XTC and top-n-sigma, and each token's probabilities.
 """
 
 from __future__ import annotations
@@ -30,6 +34,18 @@ def llama_class() -> type:
 
     class TemplateFreeLlama(llama_cpp.Llama):
         chat_templates: dict[str, str] = {}
+        sampling: Any = None
+
+        def _init_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            if self.sampling is None:
+                return super()._init_sampler(*args, **kwargs)
+            return self.sampling.chain(self)
+
+        def sample(self, *args: Any, idx: int | None = None, **kwargs: Any) -> int:
+            token = super().sample(*args, idx=idx, **kwargs)
+            if self.sampling is not None:
+                self.sampling.sampled(self, token, -1 if idx is None else idx - self.n_tokens)
+            return token
 
         @property
         def metadata(self) -> dict[str, str]:

@@ -42,6 +42,7 @@ from tui_llm.engine.remote_errors import (
     RemoteError,
 )
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.token_probs import TokenProbs
 from tui_llm.engine.wire import RemoteModel
 from tui_llm.engine.template_slot import TemplateSlot
 from tui_llm.prompts.templates import CHATML, PromptTemplate, get_template
@@ -71,6 +72,8 @@ class RemoteRunner(TemplateSlot):
         self.models: list[RemoteModel] = []
         self.token_count_source = ""
         self.last_stats = GenerationStats()
+        self.last_tokens = TokenProbs()
+        self._top_n = 0
         self._n_ctx = endpoint.n_ctx
         self._connected = False
         self._send_extras = True
@@ -166,6 +169,10 @@ class RemoteRunner(TemplateSlot):
         sampler = sampler or SamplerSettings()
         stats = GenerationStats()
         self.last_stats = stats
+        self.last_tokens = TokenProbs(unavailable=(
+            f"{self.endpoint.shown_url} did not send token probabilities."
+            if self._top_n else "Token probabilities were not asked of the server (tui-llm chat --logprobs N)."
+        ))
         if not self._connected:
             await self.connect()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -195,6 +202,10 @@ class RemoteRunner(TemplateSlot):
 
     def keep_state(self, key: str | None) -> None:
         pass
+
+    def want_token_probs(self, top_n: int) -> None:
+        """Servers compute them per request and some refuse the question: asked only when wanted."""
+        self._top_n = top_n
 
     def cancel(self) -> None:
         task = self._producer
@@ -320,6 +331,8 @@ class RemoteRunner(TemplateSlot):
         body.update(model=self.model, stream=True, **wire.sampler_fields(sampler, kind, stop))
         if kind != "openai" or self.kind == "openai":
             body["stream_options"] = {"include_usage": True}
+        if self._top_n:
+            body.update(wire.logprob_fields(self._top_n, chat=path.endswith("chat/completions"), kind=kind))
         return path, body
 
     async def _produce(
@@ -337,7 +350,7 @@ class RemoteRunner(TemplateSlot):
         try:
             response = await self._open_stream(request, sampler)
             try:
-                pieces = wire.reply_texts(response, chat, stats, usage, where)
+                pieces = wire.reply_texts(response, chat, stats, usage, where, self.last_tokens.tokens)
                 async with contextlib.aclosing(pieces):
                     async for text in pieces:
                         if stats.completion_tokens == 0:

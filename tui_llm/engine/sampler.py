@@ -1,9 +1,8 @@
 """Sampler settings: how the next token is picked, and the named presets.
 
 Every field here is applied per request: a change takes effect on the next
-reply without reloading the model (llama-cpp-python reads ``repeat_last_n``
-from ``Llama.last_n_tokens_size`` each time it builds its sampler, so the
-runner sets that attribute per request too).
+reply without reloading the model (the llama runner builds a new sampler
+chain for each reply: :mod:`tui_llm.engine.sampler_chain`).
 """
 
 from __future__ import annotations
@@ -38,6 +37,19 @@ FIELD_HELP: dict[str, FieldHelp] = {
     "repeat_last_n": FieldHelp("Repeat range", "How many recent tokens the penalties look at; 0 = none, -1 = all."),
     "presence_penalty": FieldHelp("Presence penalty", "Penalise any token already used, once; 0 = off."),
     "frequency_penalty": FieldHelp("Frequency penalty", "Penalise tokens by how often they were used; 0 = off."),
+    "dry_multiplier": FieldHelp("DRY multiplier", "Penalise repeating a phrase already in the text; 0 = off, 0.8 = usual."),
+    "dry_base": FieldHelp("DRY base", "How fast the DRY penalty grows with the repeated phrase's length."),
+    "dry_allowed_length": FieldHelp("DRY allowed length", "Repeats up to this many tokens are free of DRY's penalty."),
+    "dry_penalty_last_n": FieldHelp("DRY range", "How many recent tokens DRY searches for repeats; 0 = off, -1 = all."),
+    "dry_sequence_breakers": FieldHelp(
+        "DRY breakers", 'Texts a repeat may not run across, as a TOML list: ["\\n", ":", "\\"", "*"].'
+    ),
+    "xtc_probability": FieldHelp("XTC probability", "How often XTC drops the likeliest tokens for a rarer one; 0 = off."),
+    "xtc_threshold": FieldHelp("XTC threshold", "XTC drops only tokens above this probability, keeping the last of them."),
+    "top_n_sigma": FieldHelp("Top n-sigma", "Keep tokens within n standard deviations of the top logit; -1 = off."),
+    "sampler_order": FieldHelp(
+        "Sampler order", "Chain order (e penalty, d DRY, s sigma, k top-k, y typ, p top-p, m min-p, x XTC, t temp)."
+    ),
     "mirostat_mode": FieldHelp("Mirostat", "0 = off; 1 or 2 steer towards a fixed surprise, replacing the samplers above."),
     "mirostat_tau": FieldHelp("Mirostat tau", "Mirostat's target surprise: lower = more focused."),
     "mirostat_eta": FieldHelp("Mirostat eta", "How fast Mirostat adapts."),
@@ -47,9 +59,16 @@ FIELD_HELP: dict[str, FieldHelp] = {
 }
 
 
+# llama.cpp's defaults: the breakers its server and KoboldCpp use, and its chain order.
+DRY_BREAKERS = ("\n", ":", '"', "*")
+SAMPLER_ORDER = "edskypmxt"
+TEXT_LISTS = ("stop", "dry_sequence_breakers")
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
-    """Defaults are the 'Min P' preset: min_p 0.1, temperature 1.0, the rest neutral."""
+    """Defaults are the 'Min P' preset: min_p 0.1, temperature 1.0, DRY 0.8 against loops,
+    the rest neutral (bench/repetition.py measures the DRY default)."""
 
     temperature: float = 1.0
     min_p: float = 0.1
@@ -60,6 +79,15 @@ class SamplerSettings:
     repeat_last_n: int = 64
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    dry_multiplier: float = 0.8
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_penalty_last_n: int = -1
+    dry_sequence_breakers: tuple[str, ...] = DRY_BREAKERS
+    xtc_probability: float = 0.0
+    xtc_threshold: float = 0.1
+    top_n_sigma: float = -1.0
+    sampler_order: str = SAMPLER_ORDER
     mirostat_mode: int = 0
     mirostat_tau: float = 5.0
     mirostat_eta: float = 0.1
@@ -68,8 +96,9 @@ class SamplerSettings:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, list):
-            object.__setattr__(self, "stop", tuple(self.stop))
+        for name in TEXT_LISTS:
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         validate(self)
 
     def with_changes(self, **changes: Any) -> "SamplerSettings":
@@ -77,7 +106,8 @@ class SamplerSettings:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["stop"] = list(self.stop)
+        for name in TEXT_LISTS:
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -88,17 +118,20 @@ class SamplerSettings:
         if unknown:
             raise SamplerError(f"unknown sampler setting(s): {', '.join(unknown)}")
         values = dict(data)
-        if "stop" in values:
-            stop = values["stop"]
-            if isinstance(stop, str) or not isinstance(stop, (list, tuple)):
-                raise SamplerError("stop must be a list of strings")
-            values["stop"] = tuple(stop)
+        for name in TEXT_LISTS:
+            if name in values:
+                texts = values[name]
+                if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+                    raise SamplerError(f"{name} must be a list of strings")
+                values[name] = tuple(texts)
         if base is not None:
             return replace(base, **values)
         return cls(**values)
 
 
-INT_FIELDS = {"top_k", "repeat_last_n", "mirostat_mode", "max_tokens", "seed"}
+INT_FIELDS = {
+    "top_k", "repeat_last_n", "dry_allowed_length", "dry_penalty_last_n", "mirostat_mode", "max_tokens", "seed",
+}
 
 _RANGES: dict[str, tuple[float | None, float | None]] = {
     "temperature": (0.0, 5.0),
@@ -110,6 +143,13 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "repeat_last_n": (-1, None),
     "presence_penalty": (-2.0, 2.0),
     "frequency_penalty": (-2.0, 2.0),
+    "dry_multiplier": (0.0, 5.0),
+    "dry_base": (1.0, 4.0),
+    "dry_allowed_length": (1, 100),
+    "dry_penalty_last_n": (-1, None),
+    "xtc_probability": (0.0, 1.0),
+    "xtc_threshold": (0.0, 1.0),
+    "top_n_sigma": (-1.0, 10.0),
     "mirostat_mode": (0, 2),
     "mirostat_tau": (0.0, 20.0),
     "mirostat_eta": (0.0, 1.0),
@@ -141,21 +181,30 @@ def validate(settings: SamplerSettings) -> None:
             raise SamplerError(f"{name} must be {_range_text(low, high)}, got {value:g}")
     if not all(isinstance(s, str) and s for s in settings.stop):
         raise SamplerError("stop strings must be non-empty text")
+    if not all(isinstance(s, str) and s for s in settings.dry_sequence_breakers):
+        raise SamplerError("dry_sequence_breakers must be non-empty text")
+    order = settings.sampler_order
+    if not isinstance(order, str) or set(order) - set(SAMPLER_ORDER) or len(set(order)) != len(order):
+        raise SamplerError(
+            f"sampler_order must be letters from {SAMPLER_ORDER!r}, each at most once, got {order!r}"
+        )
 
 
 def parse_value(name: str, text: str) -> Any:
     """Turn what a user typed for field ``name`` into a value, or raise SamplerError."""
     text = text.strip()
-    if name == "stop":
+    if name in TEXT_LISTS:
         if not text:
             return ()
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError as exc:
-            raise SamplerError(f'stop must be a TOML list of strings, like ["</s>", "User:"] ({exc})') from exc
+            raise SamplerError(f'{name} must be a TOML list of strings, like ["</s>", "User:"] ({exc})') from exc
         if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-            raise SamplerError('stop must be a list of strings, like ["</s>", "User:"]')
+            raise SamplerError(f'{name} must be a list of strings, like ["</s>", "User:"]')
         return tuple(value)
+    if name == "sampler_order":
+        return text
     try:
         return int(text) if name in INT_FIELDS else float(text)
     except ValueError:
@@ -164,7 +213,7 @@ def parse_value(name: str, text: str) -> Any:
 
 
 def format_value(name: str, value: Any) -> str:
-    if name == "stop":
+    if name in TEXT_LISTS:
         if not value:
             return ""
         # JSON's string escapes are valid TOML, and json keeps the list on one line.

@@ -27,7 +27,8 @@ from tui_llm.engine.remote_errors import (
     RequestRejectedError,
     ServerError,
 )
-from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.engine.sampler import SAMPLER_ORDER, SamplerSettings
+from tui_llm.engine.token_probs import TokenChoice, from_logprobs
 
 UNSUPPORTED = {404, 405, 501}
 
@@ -110,6 +111,9 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
                 mirostat_tau=sampler.mirostat_tau,
                 mirostat_eta=sampler.mirostat_eta,
             )
+        body.update(_changed(sampler, LLAMA_CPP_NAMES))
+        if sampler.sampler_order != SAMPLER_ORDER:
+            body["samplers"] = sampler.sampler_order
     elif kind == "koboldcpp":
         body.update(
             min_p=sampler.min_p,
@@ -118,6 +122,7 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
             rep_pen=sampler.repeat_penalty,
             rep_pen_range=max(sampler.repeat_last_n, 0),
         )
+        body.update(_changed(sampler, KOBOLDCPP_NAMES))
     elif kind == "ollama":
         body.update(min_p=sampler.min_p, top_k=sampler.top_k, repeat_penalty=sampler.repeat_penalty)
     elif kind == "vllm":
@@ -126,6 +131,48 @@ def sampler_fields(sampler: SamplerSettings, kind: str, stop: list[str]) -> dict
             top_k=sampler.top_k or -1,  # vLLM turns top-k off with -1, not 0
             repetition_penalty=sampler.repeat_penalty,
         )
+    return body
+
+
+# DRY, XTC and top-n-sigma go only to servers that know them, and only when not at
+# llama.cpp's own defaults (what such a server does when they are absent).
+LLAMA_CPP_NAMES = {
+    "dry_multiplier": "dry_multiplier",
+    "dry_base": "dry_base",
+    "dry_allowed_length": "dry_allowed_length",
+    "dry_penalty_last_n": "dry_penalty_last_n",
+    "dry_sequence_breakers": "dry_sequence_breakers",
+    "xtc_probability": "xtc_probability",
+    "xtc_threshold": "xtc_threshold",
+    "top_n_sigma": "top_n_sigma",
+}
+KOBOLDCPP_NAMES = {
+    "dry_multiplier": "dry_multiplier",
+    "dry_base": "dry_base",
+    "dry_allowed_length": "dry_allowed_length",
+    "dry_penalty_last_n": "dry_penalty_last_n",
+    "dry_sequence_breakers": "dry_sequence_breakers",
+    "xtc_probability": "xtc_probability",
+    "xtc_threshold": "xtc_threshold",
+    "top_n_sigma": "nsigma",
+}
+SERVER_DEFAULTS = SamplerSettings(dry_multiplier=0.0)
+
+
+def _changed(sampler: SamplerSettings, names: dict[str, str]) -> dict[str, Any]:
+    body = {}
+    for field, name in names.items():
+        value = getattr(sampler, field)
+        if value != getattr(SERVER_DEFAULTS, field):
+            body[name] = list(value) if isinstance(value, tuple) else value
+    return body
+
+
+def logprob_fields(top_n: int, chat: bool, kind: str) -> dict[str, Any]:
+    """Ask for each token's ``top_n`` alternatives: OpenAI's names, and llama.cpp's own."""
+    body: dict[str, Any] = {"logprobs": True, "top_logprobs": top_n} if chat else {"logprobs": top_n}
+    if kind == "llama.cpp":
+        body["n_probs"] = top_n
     return body
 
 
@@ -150,6 +197,7 @@ async def reply_texts(
     stats: GenerationStats,
     usage: dict[str, int],
     where: str,
+    tokens: list[TokenChoice] | None = None,
 ) -> AsyncIterator[str]:
     """The text pieces of a streamed reply (or of one JSON reply); records finish reason and usage."""
     if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -158,7 +206,7 @@ async def reply_texts(
             payload = json.loads(await read_bounded(response, where))
         except ValueError:
             raise MalformedResponseError(f"{where} answered with something that is not JSON") from None
-        for piece in choice_pieces(payload, chat, stats, usage, where):
+        for piece in choice_pieces(payload, chat, stats, usage, where, tokens):
             yield piece
         return
     got_text = got_done = False
@@ -172,7 +220,7 @@ async def reply_texts(
             raise MalformedResponseError(
                 f"{where} sent a streamed line that is not JSON: {data[:80]!r}"
             ) from None
-        for piece in choice_pieces(chunk, chat, stats, usage, where):
+        for piece in choice_pieces(chunk, chat, stats, usage, where, tokens):
             got_text = True
             yield piece
     if got_done or stats.finish_reason:
@@ -243,7 +291,8 @@ async def bounded_lines(response: httpx.Response, where: str) -> AsyncIterator[s
 
 
 def choice_pieces(
-    chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str
+    chunk: Any, chat: bool, stats: GenerationStats, usage: dict[str, int], where: str,
+    tokens: list[TokenChoice] | None = None,
 ) -> list[str]:
     """The text in one reply chunk (or whole reply), reasoning first as a ``Thought``;
     records finish reason and usage."""
@@ -269,6 +318,9 @@ def choice_pieces(
         raise MalformedResponseError(f"{where} sent a malformed choice")
     if choice.get("finish_reason"):
         stats.finish_reason = str(choice["finish_reason"])
+    logprobs = choice.get("logprobs")
+    if tokens is not None and isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+        tokens.extend(from_logprobs(logprobs["content"]))
     if chat:
         part = choice.get("delta") or choice.get("message") or {}
         if not isinstance(part, dict):

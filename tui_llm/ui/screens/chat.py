@@ -99,8 +99,9 @@ class ChatScreen(ChatSetupActions, Screen):
     def messages(self) -> list[dict[str, str]]:
         return [{"role": turn.role, "content": turn.text} for turn in self.session.turns]
 
-    def _sampler(self):  # noqa: ANN202 - the app's current settings, read at each reply
-        return self.app.config.sampler
+    def _sampler(self):  # noqa: ANN202 - the app's current settings over the model's own, read at each reply
+        info = self.runner.info
+        return self.app.config.reply_sampler(self.runner.model_path, info.metadata if info else None).settings
 
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")

@@ -24,7 +24,8 @@ from tui_llm.engine import sampler as sampler_fields
 from tui_llm.config import ConfigError, ModelOverrides, save_config
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.contract import THINKING_CHOICES
-from tui_llm.engine.sampler import SamplerPreset, SamplerSettings, load_sampler_presets
+from tui_llm.engine.model_sampling import MODEL as MODEL_SOURCE, USER as USER_SOURCE, layered, sources_line
+from tui_llm.engine.sampler import DEFAULT_PRESET, SamplerPreset, SamplerSettings, load_sampler_presets
 from tui_llm.models.info import ModelInfo
 from tui_llm.models.rope import ModelRope, choose
 from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary, detect_template, load_library
@@ -308,6 +309,13 @@ class SettingsScreen(Screen):
             row.help = preset.note
         else:
             row.help = f"{preset.title}, modified · Ctrl+R resets to it"
+        config, info = self.app.config, self.app.runner.info
+        name = config.overrides_for(self.model_path).sampler_preset or config.sampler_preset
+        base = self.presets.get(name)
+        sourced = layered(base.settings if base else SamplerSettings(), config.sampler,
+                          info.metadata if info else None, name == DEFAULT_PRESET)
+        if sourced.from_source(MODEL_SOURCE) or sourced.from_source(USER_SOURCE):
+            row.help = f"{row.help} · {sources_line(sourced)}"
         row.set_error("")
 
     def _mark_reloads(self) -> None:
