@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
     view = catalog_fit.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits, ggml=args.ggml)
     if args.json:

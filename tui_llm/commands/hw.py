@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
     if args.json:
         print(json.dumps({**machine.as_dict(), "tier": tier_summary(machine)}, indent=2))
     else:
