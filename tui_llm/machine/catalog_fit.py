@@ -172,7 +172,7 @@ def judge(entry: CatalogEntry, quant: str | None, hardware: "Hardware | None", n
     verdict = fit.verdict(shape, hardware, n_ctx=n_ctx)
     threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
     rate = speed.estimate(shape, hardware, threads, hardware.cores_physical, verdict.gpu_layers,
-                          parameters=entry.parameters)
+                          parameters=entry.parameters, active_parameters=entry.active_parameters)
     return Rung(quant_file, size, exact, needed, verdict, rate)
 
 
@@ -206,7 +206,8 @@ class Row:
         entry, rung = self.entry, self.rung
         data: dict[str, Any] = {
             "id": entry.id, "name": entry.name, "family": entry.family,
-            "parameters": entry.parameters, "use": list(entry.uses), "template": entry.template,
+            "parameters": entry.parameters, "active_parameters": entry.active_parameters or None,
+            "use": list(entry.uses), "template": entry.template,
             "context": entry.context, "licence": entry.licence, "repo_id": entry.repo_id,
             "format": entry.format, "tier": tier_label(self.tier), "tier_gb": self.tier,
             "picks": [{"tier": p.tier, "role": p.role, "quant": p.quant} for p in self.picks],
