@@ -66,10 +66,10 @@ def describe(machine: "Hardware") -> str:
             lines.append(f"Note  {machine.gpu_note}")
     else:
         lines.append(f"GPU   none: {machine.gpu_note or 'no NVIDIA GPU found'}")
-    lines.append(f"Fit   {tier_summary(machine)}")
     rows = size_speeds(machine)
     rate = rows[0].speed
     lines.append(f"Speed writing, at Q4_K_M with {rate.threads} thread{'s' if rate.threads != 1 else ''}"
                  f" ({rate.basis}):")
     lines.extend(f"      {row.label:>4}  {row.text}" for row in rows)
+    lines.append(f"Fit   {tier_summary(machine)}")
     return "\n".join(lines)
