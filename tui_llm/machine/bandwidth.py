@@ -5,7 +5,7 @@ reads its own at once; each figure is the median of a few rounds, so a
 machine that is busy now reads as busy. The result is kept in the cache dir
 under the CPU's name and the thread count, and measured again only when
 either changes or the file is unreadable. The whole probe takes about a
-tenth of a second (a few hundred MB read); callers run it off the event loop.
+tenth of a second (about a GB read); callers run it off the event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FILE_NAME = "bandwidth.json"
-TOTAL_BYTES = 256 * 1024**2  # shared among the threads: well past any last-level cache
+TOTAL_BYTES = 128 * 1024**2  # shared among the threads: past the last-level cache of most CPUs
 MIN_BYTES_PER_THREAD = 32 * 1024**2
 ROUNDS = 5
 

@@ -210,14 +210,24 @@ def record_run(path: Path, threads: int, gpu_layers: int, decode_tok_s: float, t
     if tokens < MIN_TOKENS or decode_tok_s <= 0:
         return False
     try:
-        info = read_gguf(path)
-        shape = ModelShape.from_gguf(info)
+        status = path.stat()
+        key = (str(path), status.st_size, status.st_mtime_ns)
+        if key not in _model_facts:
+            info = read_gguf(path)
+            shape = ModelShape.from_gguf(info)
+            _model_facts[key] = (gguf_bytes_per_token(info, shape), shape.n_layers)
     except (GGUFError, OSError, ValueError):
         return False
-    machine = probe(use_nvml=False, gpu_offload=False)
-    full = shape.n_layers + 1
-    layers = full if gpu_layers < 0 else min(gpu_layers, full)
-    run_log(locations.cache_dir()).add(RunRecord(
-        machine.identity, gguf_bytes_per_token(info, shape), shape.n_layers, max(1, threads), layers,
-        decode_tok_s))
+    per_token, n_layers = _model_facts[key]
+    if not _identity:
+        _identity.append(probe(use_nvml=False, gpu_offload=False).identity)
+    layers = n_layers + 1 if gpu_layers < 0 else min(gpu_layers, n_layers + 1)
+    run_log(locations.cache_dir()).add(RunRecord(_identity[0], per_token, n_layers, max(1, threads), layers,
+                                                 decode_tok_s))
     return True
+
+
+# A model's bytes per token and layers by (path, size, mtime), and this machine's identity:
+# read once per process, not after every reply.
+_model_facts: dict[tuple[str, int, int], tuple[int, int]] = {}
+_identity: list[str] = []
