@@ -136,3 +136,5 @@ def test_a_real_reply_calibrates_the_next_fit(model_path, capsys):
     assert warm["basis"] == "calibrated from 1 run"
     # The correction moves the prediction towards what was measured.
     assert abs(warm["decode_tok_s"] - reply["decode_tok_s"]) <= abs(cold["decode_tok_s"] - reply["decode_tok_s"])
+    assert main(["fit", str(model_path)]) == 0
+    assert "Speed here (estimated calibrated from 1 run): ~" in capsys.readouterr().out

@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
 def describe_speed(rate: Any) -> str:
     from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
 
-    line = (f"Speed here (estimated): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
+    basis = {"probe": "from a memory probe", "assumed": "for a typical CPU"}.get(rate.basis, rate.basis)
+    line = (f"Speed here (estimated {basis}): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
             f"reading the prompt ({rate.threads} thread{'s' if rate.threads != 1 else ''}, "
             f"{rate.gpu_layers} GPU layers)")
     if rate.too_slow:

@@ -245,10 +245,13 @@ def probe(
     )
 
 
-def _bandwidth(cpu_name: str, physical: int) -> Bandwidth:
+def _bandwidth(cpu_name: str, physical: int) -> Bandwidth | None:
     from tui_llm import locations
 
-    return bandwidth.probed(cpu_name, physical, locations.cache_dir())
+    try:
+        return bandwidth.probed(cpu_name, physical, locations.cache_dir())
+    except ImportError:  # no numpy to time the reads with: the speed model assumes a rate
+        return None
 
 
 class ProbedOnce:
