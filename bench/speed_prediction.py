@@ -54,7 +54,7 @@ async def main() -> None:
     from tui_llm.models.gguf import read_gguf
 
     header("speed prediction vs the real runner", "decode: 128 tokens greedy; prompt: ~300 tokens")
-    hardware = probe()
+    hardware = probe(measure_bandwidth=True)
     print(f"   {'model':<40} {'threads':>7} {'gpu':>4} {'decode pred':>11} {'meas':>7} {'err':>6}"
           f" {'prompt pred':>11} {'meas':>7} {'err':>6}")
     for path in [test_model(), *args.models]:

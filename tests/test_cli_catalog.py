@@ -69,7 +69,7 @@ def test_json_with_tier_filter_keeps_the_seeds_picks(capsys):
     assert models
     for model in models:
         assert model["tier_gb"] == 16 or any(p["tier"] == 16 for p in model["picks"])
-        assert model["fit"] in {"fits on GPU", "partial offload", "fits in RAM", "tight", "too large"}
+        assert model["fit"] in {"fits on GPU", "partial offload", "fits in RAM", "tight", "too large", "fit unknown"}
     picks = [(m["id"], m["quant"]) for m in models if m["picks"]]
     assert ("beyonder-4x7b-v3", "i1-IQ3_S") in picks
 
@@ -88,7 +88,7 @@ def test_fits_keeps_exactly_the_models_that_fit_this_machine(capsys):
     _, fitting, _ = run_cli(capsys, "--json", "--fits")
     every = json.loads(everything)["models"]
     fit_ids = [m["id"] for m in json.loads(fitting)["models"]]
-    assert fit_ids == [m["id"] for m in every if m.get("fit") not in (None, "too large")]
+    assert fit_ids == [m["id"] for m in every if m.get("fit") not in (None, "too large", "fit unknown")]
 
 
 def test_bad_filters_are_user_errors(capsys):

@@ -9,6 +9,7 @@ arriving in the same burst of keys finds it busy instead of starting twice.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -278,6 +279,7 @@ class Conversation:
                 turn.reasoning_s, turn.reasoning_tokens = thought.seconds(), thought.tokens
             self._emit(ReplyEnded(turn, continuing, stats))
             self._save()
+            await self._note_speed(stats)
             return turn
         finally:
             self.busy = False
@@ -382,6 +384,17 @@ class Conversation:
     def _require_idle(self) -> None:
         if self.busy:
             raise ConversationBusy("a reply is being written")
+
+    async def _note_speed(self, stats: GenerationStats) -> None:
+        """Keep this machine's decode speed so later estimates match it (machine.calibration)."""
+        runner, settings = self.runner, self.runner.settings
+        if stats.cancelled or not runner.capabilities.loads_files or runner.model_path is None or settings is None:
+            return
+        from tui_llm.machine.speed import record_run
+
+        gpu_layers = (settings.n_gpu_layers or 0) if runner.capabilities.can_offload else 0
+        await asyncio.to_thread(record_run, runner.model_path, settings.resolved_threads(), gpu_layers,
+                                stats.tokens_per_second, stats.completion_tokens)
 
     # -- saving ------------------------------------------------------------
     def _state_key(self) -> str | None:

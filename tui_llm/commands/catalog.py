@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check", action="store_true",
         help="ask the Hugging Face hub whether every listed repo and file exists, with the right size",
     )
+    parser.add_argument(
+        "--refresh", action="store_true",
+        help="ask the hub for each entry's real file names and sizes (and the headers of models whose "
+        "shape the catalog lacks), keep them in the cache, then list",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,10 +55,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.use and args.use not in cat.USES:
         raise UserError(f"--use must be one of {', '.join(cat.USES)}, not {args.use!r}")
+    from tui_llm.models.catalog_resolved import load_current
+
+    if args.refresh and (args.check or args.catalog):
+        raise UserError("--refresh works on the built-in catalog alone, without --check or --catalog")
     try:
-        catalog = cat.load_catalog(args.catalog.expanduser() if args.catalog else None)
+        catalog = load_current(args.catalog.expanduser() if args.catalog else None)
     except cat.CatalogError as exc:
         raise UserError(str(exc)) from None
+    exit_code = 0
+    if args.refresh:
+        view = catalog_fit.CatalogView(cat.load_catalog())
+        rows = view.rows(tier=tier, use=args.use, text=args.search, ggml=args.ggml)
+        exit_code = refresh_from_hub(list({row.entry.id: row.entry for row in rows}.values()))
+        catalog = load_current()
     if args.check:
         view = catalog_fit.CatalogView(catalog)
         rows = view.rows(tier=tier, use=args.use, text=args.search, ggml=args.ggml)
@@ -65,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    hardware = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
     view = catalog_fit.CatalogView(catalog, hardware)
     rows = view.rows(tier=tier, use=args.use, text=args.search, fits_only=args.fits, ggml=args.ggml)
     if args.json:
@@ -74,12 +89,12 @@ def run(args: argparse.Namespace) -> int:
             "default_context": catalog_fit.DEFAULT_CONTEXT,
             "models": [row.as_dict() for row in rows],
         }, indent=2))
-        return 0
+        return exit_code
     print(_machine_line(hardware))
     print(_table(rows, show_picks=tier is not None))
     if not rows:
         print("No model matches these filters.")
-    return 0
+    return exit_code
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -103,7 +118,8 @@ def _table(rows: list[Any], show_picks: bool) -> str:
         else:
             size = ("" if rung.size_exact else "~") + human_size(rung.size)
             fit = rung.fit_label
-            cells = [row.entry.id, row.entry.params_label, rung.quant, size, human_size(rung.ram_needed),
+            needs = human_size(rung.ram_needed) if rung.ram_needed else "?"
+            cells = [row.entry.id, row.entry.params_label, rung.quant, size, needs,
                      catalog_fit.tier_label(row.tier), fit]
         if show_picks:
             cells.append(row.pick_label)
@@ -114,6 +130,46 @@ def _table(rows: list[Any], show_picks: bool) -> str:
         "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip()
         for line in lines
     )
+
+
+# --- --refresh ---------------------------------------------------------------------------------
+
+
+def refresh_from_hub(entries: list[Any], read_timeout: float = READ_TIMEOUT_S) -> int:
+    """Re-resolve ``entries`` against the hub, reporting on stderr. Offline: one line, and
+    the cached or built-in data stay (exit 0 when a refresh was cached before)."""
+    from datetime import datetime
+
+    from tui_llm import locations
+    from tui_llm.hub.catalog_refresh import refresh
+    from tui_llm.hub.errors import DownloadError, HubUnreachable
+    from tui_llm.hub.metadata import hub_endpoint
+    from tui_llm.models import catalog_resolved
+
+    endpoint = hub_endpoint()
+    try:
+        report = refresh(entries, locations.cache_dir(), endpoint, read_timeout)
+    except DownloadError as exc:
+        reason = exc.reason if isinstance(exc, HubUnreachable) else str(exc)
+        cached = catalog_resolved.load(locations.cache_dir())
+        kept = (f"showing the files it listed on {datetime.fromtimestamp(cached.when):%Y-%m-%d %H:%M}"
+                if cached else "showing the built-in catalog")
+        print(f"tui-llm: the hub at {endpoint} cannot be reached ({reason}); {kept}", file=sys.stderr)
+        return 0 if cached else EXIT_OFFLINE
+    except OSError as exc:
+        print(f"tui-llm: the refreshed catalog could not be saved in the cache ({exc})", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for entry_id, old, new in report.resolved:
+        print(f"tui-llm: {entry_id}: {old} is {new} on the hub", file=sys.stderr)
+    for entry_id, quant in report.not_found:
+        print(f"tui-llm: {entry_id}: no {quant} file in its repo", file=sys.stderr)
+    for entry_id in report.no_repo:
+        print(f"tui-llm: {entry_id}: its repo is missing on the hub (or private/gated)", file=sys.stderr)
+    for entry_id, why in report.header_problems:
+        print(f"tui-llm: {entry_id}: header not read ({why})", file=sys.stderr)
+    print(f"tui-llm: refreshed from {endpoint}: {report.confirmed} file(s) confirmed, "
+          f"{len(report.resolved)} resolved by quant, {report.headers} header(s) read", file=sys.stderr)
+    return 0
 
 
 # --- --check -----------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--gpu-layers must be between -1 (all) and {full} for this model, "
                         f"got {args.gpu_layers}")
     gpu_layers = args.gpu_layers if args.gpu_layers is not None else settings.n_gpu_layers
-    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
     # gpu_layers None: the verdict picks the split as the load plan does, for the KV type asked here.
     judged = fit.verdict(shape, machine, n_ctx=n_ctx, gpu_layers=gpu_layers,
                          kv_type=args.kv_type or settings.kv_cache_type,
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
 def describe_speed(rate: Any) -> str:
     from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
 
-    line = (f"Speed here (estimated): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
+    basis = {"probe": "from a memory probe", "assumed": "for a typical CPU"}.get(rate.basis, rate.basis)
+    line = (f"Speed here (estimated {basis}): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
             f"reading the prompt ({rate.threads} thread{'s' if rate.threads != 1 else ''}, "
             f"{rate.gpu_layers} GPU layers)")
     if rate.too_slow:

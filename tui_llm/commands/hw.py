@@ -27,23 +27,24 @@ def run(args: argparse.Namespace) -> int:
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.machine.hardware import probe
-    from tui_llm.machine.tier import tier_summary
+    from tui_llm.machine.tier import size_speeds, tier_summary
 
     if args.vram_gb is not None and not 0 <= args.vram_gb <= 100_000:
         raise UserError(f"--vram-gb must be between 0 and 100000, got {args.vram_gb:g}")
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    machine = probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
     if args.json:
-        print(json.dumps({**machine.as_dict(), "tier": tier_summary(machine)}, indent=2))
+        speeds = [row.as_dict() for row in size_speeds(machine)]
+        print(json.dumps({**machine.as_dict(), "tier": tier_summary(machine), "speed": speeds}, indent=2))
     else:
         print(describe(machine))
     return 0
 
 
 def describe(machine: "Hardware") -> str:
-    from tui_llm.machine.tier import tier_summary
+    from tui_llm.machine.tier import size_speeds, tier_summary
     from tui_llm.units import human_size
 
     features = " ".join(
@@ -65,5 +66,10 @@ def describe(machine: "Hardware") -> str:
             lines.append(f"Note  {machine.gpu_note}")
     else:
         lines.append(f"GPU   none: {machine.gpu_note or 'no NVIDIA GPU found'}")
+    rows = size_speeds(machine)
+    rate = rows[0].speed
+    lines.append(f"Speed writing, at Q4_K_M with {rate.threads} thread{'s' if rate.threads != 1 else ''}"
+                 f" ({rate.basis}):")
+    lines.extend(f"      {row.label:>4}  {row.text}" for row in rows)
     lines.append(f"Fit   {tier_summary(machine)}")
     return "\n".join(lines)

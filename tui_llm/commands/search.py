@@ -79,7 +79,7 @@ def _machine(args: argparse.Namespace) -> Any:
     config = load_config(locations.config_file())
     for problem in config.problems:
         print(f"tui-llm: {problem}", file=sys.stderr)
-    return probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb)
+    return probe(vram_override_gb=config.vram_gb if args.vram_gb is None else args.vram_gb, measure_bandwidth=True)
 
 
 def _files(args: argparse.Namespace) -> int:

@@ -79,6 +79,11 @@ def _cached(key: str) -> tuple[bytes, int] | None:
         return None
 
 
+def cached_head(sha256: str) -> tuple[bytes, int] | None:
+    """(header bytes, file size) read earlier for the file with this SHA-256; no request."""
+    return _cached(sha256) if re.fullmatch(r"[0-9a-f]{64}", sha256) else None
+
+
 def _store(key: str, head: bytes, file_size: int) -> None:
     folder = _cache_dir()
     try:

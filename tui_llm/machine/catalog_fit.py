@@ -142,16 +142,26 @@ class Rung:
     ram_needed: int
     verdict: fit.FitVerdict | None
     speed: speed.SpeedEstimate | None = None
+    unknown: str = ""  # why there is no verdict: "fit unknown (architecture X)"
 
     @property
     def quant(self) -> str:
         return self.quant_file.quant
 
     @property
+    def kind(self) -> str | None:
+        """The verdict's kind, "fit unknown", or None before the machine is known."""
+        return self.verdict.kind if self.verdict else ("fit unknown" if self.unknown else None)
+
+    @property
+    def explanation(self) -> str:
+        return self.verdict.explanation if self.verdict else self.unknown
+
+    @property
     def fit_label(self) -> str:
         """The verdict with the speed: ``fits in RAM, ~12 tok/s``; ``too slow``."""
         if self.verdict is None:
-            return "-"
+            return self.unknown or "-"
         if not self.verdict.fits or self.speed is None:
             return self.verdict.kind
         if self.speed.too_slow:
@@ -163,6 +173,8 @@ def judge(entry: CatalogEntry, quant: str | None, hardware: "Hardware | None", n
     quant_file = entry.file(quant)
     if quant_file is None:
         raise KeyError(f"{entry.id} has no quant {quant}")
+    if entry.arch is None:
+        return _judge_by_header(entry, quant_file, hardware, n_ctx)
     size, exact = file_size(entry, quant_file)
     shape = shape_for(entry, quant_file.quant, size)
     n_ctx = n_ctx or default_context(entry)
@@ -172,8 +184,33 @@ def judge(entry: CatalogEntry, quant: str | None, hardware: "Hardware | None", n
     verdict = fit.verdict(shape, hardware, n_ctx=n_ctx)
     threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
     rate = speed.estimate(shape, hardware, threads, hardware.cores_physical, verdict.gpu_layers,
-                          parameters=entry.parameters)
+                          parameters=entry.parameters, active_parameters=entry.active_parameters)
     return Rung(quant_file, size, exact, needed, verdict, rate)
+
+
+def _judge_by_header(entry: CatalogEntry, quant_file: QuantFile, hardware: "Hardware | None",
+                     n_ctx: int | None) -> Rung:
+    """An entry whose shape the catalog does not give: judged from the file's real header
+    when a refresh cached it, else no numbers at all (a guessed shape would mislead)."""
+    from tui_llm import locations
+    from tui_llm.hub.catalog_refresh import cached_header
+
+    size, exact = file_size(entry, quant_file)
+    info = cached_header(entry.id, quant_file, locations.cache_dir())
+    if info is None:
+        return Rung(quant_file, size, exact, 0, None, unknown=f"fit unknown (architecture {entry.family})")
+    try:
+        shape = fit.ModelShape.from_gguf(info)
+    except ValueError:
+        return Rung(quant_file, size, exact, 0, None, unknown=f"fit unknown (architecture {info.architecture})")
+    n_ctx = min(n_ctx or default_context(entry), shape.n_ctx_train or entry.context)
+    needed = fit.estimate(shape, n_ctx, gpu_layers=0).ram_bytes
+    if hardware is None:
+        return Rung(quant_file, info.file_size, True, needed, None)
+    verdict = fit.verdict(shape, hardware, n_ctx=n_ctx)
+    threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
+    rate = speed.for_gguf(info, shape, hardware, threads, hardware.cores_physical, verdict.gpu_layers)
+    return Rung(quant_file, info.file_size, True, needed, verdict, rate)
 
 
 def ladder(entry: CatalogEntry, hardware: "Hardware | None", n_ctx: int | None = None) -> list[Rung]:
@@ -206,7 +243,8 @@ class Row:
         entry, rung = self.entry, self.rung
         data: dict[str, Any] = {
             "id": entry.id, "name": entry.name, "family": entry.family,
-            "parameters": entry.parameters, "use": list(entry.uses), "template": entry.template,
+            "parameters": entry.parameters, "active_parameters": entry.active_parameters or None,
+            "use": list(entry.uses), "template": entry.template,
             "context": entry.context, "licence": entry.licence, "repo_id": entry.repo_id,
             "format": entry.format, "tier": tier_label(self.tier), "tier_gb": self.tier,
             "picks": [{"tier": p.tier, "role": p.role, "quant": p.quant} for p in self.picks],
@@ -216,11 +254,11 @@ class Row:
             data.update(
                 quant=rung.quant, filename=rung.quant_file.filename,
                 size_bytes=rung.size, size_exact=rung.size_exact,
-                ram_needed_bytes=rung.ram_needed, n_ctx=default_context(entry),
+                ram_needed_bytes=rung.ram_needed or None, n_ctx=default_context(entry),
             )
-            if rung.verdict is not None:
-                data["fit"] = rung.verdict.kind
-                data["fit_explanation"] = rung.verdict.explanation
+            if rung.kind is not None:
+                data["fit"] = rung.kind
+                data["fit_explanation"] = rung.explanation
             if rung.speed is not None:
                 data["speed"] = rung.speed.as_dict()
         return data
@@ -249,7 +287,8 @@ class CatalogView:
 
     def tier(self, entry: CatalogEntry) -> int:
         if entry.id not in self._tiers:
-            self._tiers[entry.id] = entry_tier(entry)
+            rung = self.rung(entry) if entry.arch is None else None
+            self._tiers[entry.id] = tier_for_bytes(rung.ram_needed) if rung and rung.ram_needed else entry_tier(entry)
         return self._tiers[entry.id]
 
     def rung(self, entry: CatalogEntry, quant: str | None = None) -> Rung | None:

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import psutil
 
+from tui_llm.machine import bandwidth
+from tui_llm.machine.bandwidth import Bandwidth
 from tui_llm.units import GIB
 
 CPU_FEATURES = ("avx", "avx2", "avx512", "fma", "f16c", "neon", "sve")
@@ -51,6 +53,13 @@ class Hardware:
     # Whether the installed llama.cpp can offload to these GPUs (a CPU-only
     # build of llama-cpp-python cannot, whatever the card).
     gpu_offload: bool = True
+    # Measured memory read rate (probe(measure_bandwidth=True)); None: the speed model assumes one.
+    bandwidth: Bandwidth | None = None
+
+    @property
+    def identity(self) -> str:
+        """Which machine this is, for figures measured on it: the CPU and its cores."""
+        return f"{self.cpu_name or 'unknown CPU'} ({self.cores_physical} cores, {self.cores_logical} threads)"
 
     @property
     def usable_gpus(self) -> tuple[GPU, ...]:
@@ -99,6 +108,7 @@ class Hardware:
             ],
             "gpu_note": self.gpu_note,
             "gpu_offload": self.gpu_offload,
+            "memory_bandwidth": self.bandwidth.as_dict() if self.bandwidth else None,
         }
 
 
@@ -191,10 +201,13 @@ def probe(
     vram_override_gb: float | None = None,
     use_nvml: bool = True,
     gpu_offload: bool | None = None,
+    measure_bandwidth: bool = False,
 ) -> Hardware:
     """Look at this machine. ``vram_override_gb`` stands in for GPUs NVML cannot see
     (0 means: ignore the GPUs, run on the CPU). ``gpu_offload=None`` asks the
-    installed llama.cpp whether it can use a GPU, only when there is one."""
+    installed llama.cpp whether it can use a GPU, only when there is one.
+    ``measure_bandwidth``: also the memory read rate for speed estimates (probed
+    once per CPU and thread count, then read from the cache dir)."""
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
@@ -228,7 +241,17 @@ def probe(
         gpus=gpus,
         gpu_note=note,
         gpu_offload=gpu_offload,
+        bandwidth=_bandwidth(cpu_name, physical) if measure_bandwidth else None,
     )
+
+
+def _bandwidth(cpu_name: str, physical: int) -> Bandwidth | None:
+    from tui_llm import locations
+
+    try:
+        return bandwidth.probed(cpu_name, physical, locations.cache_dir())
+    except ImportError:  # no numpy to time the reads with: the speed model assumes a rate
+        return None
 
 
 class ProbedOnce:

@@ -1,9 +1,12 @@
-"""This machine in words: its memory tier and which common model sizes fit it."""
+"""This machine in words: its memory tier, which common model sizes fit it, and how fast
+each would write."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui_llm.engine.load_settings import decode_threads
+from tui_llm.machine import speed
 from tui_llm.machine.fit import FitVerdict, max_context, verdict
 from tui_llm.machine.hardware import Hardware
 from tui_llm.machine.shape import ModelShape
@@ -11,6 +14,7 @@ from tui_llm.units import GIB, human_size
 
 _TIERS_GB = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 _SIZES_B = (0.5, 1, 1.5, 3, 4, 7, 8, 12, 14, 24, 32, 70, 123, 405)
+SPEED_SIZES_B = (1, 3, 8, 14, 24, 32, 70)
 Q4_K_M_BYTES_PER_PARAM = 0.61  # ~4.85 bits per weight
 
 
@@ -46,7 +50,19 @@ def tier_summary(hardware: Hardware) -> str:
         return f"{tier}: only very small models (under 0.5B) fit; expect short contexts"
     billions, ctx = best
     ctx_k = max(k for k in (4, 8, 16, 32) if k * 1024 <= ctx)
-    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context"
+    return f"{tier}: {_size_label(billions)} models at Q4_K_M fit with {ctx_k}k context; {chat_speed_limit(hardware)}"
+
+
+def chat_speed_limit(hardware: Hardware) -> str:
+    """Where writing gets too slow for chat, among the sizes that fit."""
+    usable = [row for row in size_speeds(hardware, _SIZES_B) if row.fits]
+    fast = [row for row in usable if not row.speed.too_slow]
+    floor = f"{speed.TOO_SLOW_FOR_CHAT:g}+ tok/s"
+    if not fast:
+        return f"none writes at chat speed ({floor})"
+    if len(fast) == len(usable):
+        return f"all of them at chat speed ({floor})"
+    return f"chat speed ({floor}) up to {fast[-1].label}, slower past it"
 
 
 @dataclass(frozen=True)
@@ -76,3 +92,44 @@ def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
 def _fits_fully_on_gpu(shape: ModelShape, hardware: Hardware) -> int:
     return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
 
+
+
+@dataclass(frozen=True)
+class SizeSpeed:
+    """How fast a common model size at Q4_K_M would write here, if it fits."""
+
+    billions: float
+    verdict: FitVerdict
+    speed: speed.SpeedEstimate
+
+    @property
+    def label(self) -> str:
+        return _size_label(self.billions)
+
+    @property
+    def fits(self) -> bool:
+        return self.verdict.fits
+
+    @property
+    def text(self) -> str:
+        """``~12 tok/s``; ``~3.1 tok/s, too slow for chat``; ``too large``."""
+        if not self.fits:
+            return "too large"
+        return self.speed.label + (", too slow for chat" if self.speed.too_slow else "")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"size": self.label, "fits": self.fits, **self.speed.as_dict()}
+
+
+def size_speeds(hardware: Hardware, sizes: tuple[float, ...] = SPEED_SIZES_B, n_ctx: int = 4096) -> list[SizeSpeed]:
+    """Decode speed of each size at Q4_K_M with the app's decode threads and GPU split."""
+    threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
+    rows = []
+    for billions in sizes:
+        params = int(billions * 1e9)
+        shape = ModelShape.approximate(params, int(params * Q4_K_M_BYTES_PER_PARAM), n_ctx_train=32768)
+        judged = verdict(shape, hardware, n_ctx=n_ctx)
+        rate = speed.estimate(shape, hardware, threads, hardware.cores_physical, judged.gpu_layers,
+                              parameters=params)
+        rows.append(SizeSpeed(billions, judged, rate))
+    return rows

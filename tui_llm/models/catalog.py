@@ -85,6 +85,7 @@ class CatalogEntry:
     arch: Architecture | None = None
     picks: tuple[Pick, ...] = ()
     format: str = "gguf"
+    active_parameters: int = 0  # a mixture of experts: the parameters one token uses; 0: dense
 
     @property
     def downloadable(self) -> bool:
@@ -241,7 +242,7 @@ def _parse_picks(raw: Any, recommended: str, files: tuple[QuantFile, ...], where
 
 _ENTRY_FIELDS = {
     "id", "name", "family", "parameters", "use", "template", "context", "licence", "repo",
-    "recommended", "good_for", "source", "arch", "files", "picks", "format",
+    "recommended", "good_for", "source", "arch", "files", "picks", "format", "active",
 }
 
 
@@ -263,6 +264,14 @@ def parse_entry(raw: Any, index: int) -> CatalogEntry:
         parameters = parse_parameters(raw_parameters)
     except ValueError as exc:
         raise CatalogError(f"{where}: {exc}") from None
+    active = 0
+    if "active" in raw:
+        try:
+            active = parse_parameters(_need(raw, "active", (str, int), where))
+        except ValueError as exc:
+            raise CatalogError(f"{where}: active {exc}") from None
+        if active > parameters:
+            raise CatalogError(f"{where}: active parameters ({raw['active']}) exceed the total ({raw_parameters})")
     uses = _need(raw, "use", list, where)
     if not uses or any(u not in USES for u in uses) or len(set(uses)) != len(uses):
         raise CatalogError(f"{where}: 'use' must list some of {', '.join(USES)}, not {uses!r}")
@@ -297,6 +306,7 @@ def parse_entry(raw: Any, index: int) -> CatalogEntry:
         arch=_parse_arch(raw.get("arch"), where),
         picks=_parse_picks(raw.get("picks"), recommended, files, where),
         format=fmt,
+        active_parameters=active,
     )
 
 

@@ -57,7 +57,7 @@ class TuiLlmApp(App):
         self.runner = runner
         # This machine, probed once (in a screen's thread worker) with the config's
         # VRAM override and shared by every screen; ``hardware`` given: no probe.
-        self.machine = ProbedOnce(lambda: probe(vram_override_gb=config.vram_gb), hardware)
+        self.machine = ProbedOnce(lambda: probe(vram_override_gb=config.vram_gb, measure_bandwidth=True), hardware)
         self.model_path = model_path
         self.start = start
         self.downloads = DownloadQueue(config.models_dir or locations.models_dir(),

@@ -33,6 +33,10 @@ USE_CHOICES: tuple[str | None, ...] = (None, *cat.USES)
 NAME_WIDTH = 20
 
 
+def _needs(rung: catalog_fit.Rung) -> str:
+    return human_size(rung.ram_needed) if rung.ram_needed else "?"
+
+
 def _size(rung: catalog_fit.Rung) -> str:
     return ("" if rung.size_exact else "~") + human_size(rung.size)
 
@@ -130,7 +134,9 @@ class CatalogScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="catalog", description="catalog: probe + fit")
     def prepare(self) -> tuple[catalog_fit.CatalogView, dict[str, str]]:
-        catalog = self.catalog or cat.load_catalog()
+        from tui_llm.models.catalog_resolved import load_current
+
+        catalog = self.catalog or load_current()
         return catalog_fit.CatalogView(catalog, self.machine.get()).warm(), _template_titles()
 
     @on(Worker.StateChanged)
@@ -182,9 +188,8 @@ class CatalogScreen(Screen):
                 cells: list[Any] = [_short(name, NAME_WIDTH), row.entry.params_label, "-", "-", "-",
                                     catalog_fit.tier_label(row.tier), badge_text(None, ggml=True)]
             else:
-                kind = rung.verdict.kind if rung.verdict else None
                 cells = [_short(name, NAME_WIDTH), row.entry.params_label, rung.quant, _size(rung),
-                         human_size(rung.ram_needed), catalog_fit.tier_label(row.tier), badge_text(kind)]
+                         _needs(rung), catalog_fit.tier_label(row.tier), badge_text(rung.kind)]
             table.add_row(*cells, key=key)
         self._update_title()
         if previous in self.rows:
@@ -259,8 +264,7 @@ class CatalogScreen(Screen):
             badge.show(None, "GGML only: llama.cpp no longer loads this format (KoboldCpp still does).", ggml=True)
             ladder.update("")
             return
-        verdict = rung.verdict
-        badge.show(verdict.kind if verdict else None, verdict.explanation if verdict else "")
+        badge.show(rung.kind, rung.explanation)
         ladder.update(self._ladder_text(entry, rung.quant))
 
     def _ladder_text(self, entry: cat.CatalogEntry, chosen: str) -> Text:
@@ -271,8 +275,8 @@ class CatalogScreen(Screen):
         text = Text()
         for rung in self.view.ladder(entry):
             mark = "▶ " if rung.quant == chosen else "  "
-            text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {human_size(rung.ram_needed):>8}  ")
-            text.append_text(badge_text(rung.verdict.kind if rung.verdict else None))
+            text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {_needs(rung):>8}  ")
+            text.append_text(badge_text(rung.kind))
             if rung.quant == entry.recommended:
                 text.append("  recommended", style="dim")
             text.append("\n")

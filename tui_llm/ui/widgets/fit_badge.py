@@ -12,6 +12,7 @@ BADGES: dict[str, tuple[str, str]] = {
     "fits in RAM": ("✓ RAM", "green"),
     "tight": ("! tight", "bold yellow"),
     "too large": ("✗ too big", "bold red"),
+    "fit unknown": ("? unknown", "dim"),  # a catalog model whose shape is not known yet
 }
 GGML_BADGE = ("– GGML", "dim")
 PENDING_BADGE = ("… probing", "dim")
