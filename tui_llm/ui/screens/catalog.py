@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -27,6 +26,7 @@ from tui_llm.models import catalog as cat
 from tui_llm.machine import catalog_fit
 from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
 from tui_llm.units import human_size
+from tui_llm.ui.widgets.catalog_legend import HELP, legend
 from tui_llm.ui.widgets.column_plan import Column, fit_columns
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
 from tui_llm.ui.widgets.ordered_input import OrderedInput
@@ -50,21 +50,6 @@ COLUMNS = [
     Column("speed", "Tok/s", 9, keep=6),
 ]
 
-LEGEND = ("✓ fits", "◐ GPU+RAM", "! tight", "✗ too big", "~ estimated", "★ tier pick")
-HELP = "\n".join((
-    "Fit, for this machine as probed: ✓ GPU fits in VRAM; ✓ RAM fits in RAM; ◐ GPU+RAM part on "
-    "the GPU, the rest in RAM; ! tight fits with little to spare; ✗ too big does not fit; "
-    "– GGML an old format llama.cpp no longer loads.",
-    f"Tok/s: estimated tokens a second while writing a reply; \"slow\": under {TOO_SLOW_FOR_CHAT:g}, "
-    "too slow for chat.",
-    "Size: the file; ~ marks an estimate (the exact size is not published).",
-    f"Needs: RAM to run it without a GPU at {catalog_fit.DEFAULT_CONTEXT:,} tokens of context.",
-    "Tier: the smallest machine (GB of RAM) that runs it on the CPU.",
-    "★ recommended for the chosen tier (Speed, Balanced or Quality).",
-    "A search looks in every tier; press t during a search to narrow it to one.",
-))
-
-
 def _size(rung: catalog_fit.Rung) -> str:
     return ("" if rung.size_exact else "~") + human_size(rung.size)
 
@@ -79,15 +64,6 @@ def _speed(rung: catalog_fit.Rung | None) -> Text:
         return Text("-", style="dim")
     rate = f"~{format_rate(rung.speed.decode_tok_s)}"
     return Text(f"{rate} slow", style="yellow") if rung.speed.too_slow else Text(rate)
-
-
-def legend(width: int) -> str:
-    """The symbols' one-line legend, as spaced out as ``width`` allows."""
-    for gap, more in (("  ", "  F1: all of it"), ("  ", ""), (" ", "")):
-        text = gap.join(LEGEND) + more
-        if cell_len(text) <= width:
-            return text
-    return text
 
 
 def _picks(picks: tuple[cat.Pick, ...]) -> str:
@@ -231,6 +207,8 @@ class CatalogScreen(Screen):
 
     def _update_title(self) -> None:
         tier = catalog_fit.tier_label(self.tier) if self.tier else "all"
+        if self.tier_before_search is not None:
+            tier += " while searching"
         use = cat.USE_LABELS[self.use] if self.use else "all"
         shown = f" · {len(self.rows)} shown" if self.view else ""
         fits = " · fits only" if self.fits_only else ""
