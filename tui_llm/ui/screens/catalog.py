@@ -58,16 +58,16 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _speed(rung: catalog_fit.Rung | None) -> Text:
+def _speed(rung: catalog_fit.Rung | None, unit: str = "") -> Text:
     """Estimated tokens a second while writing; "slow" below what chat needs."""
     if rung is None or rung.verdict is None or not rung.verdict.fits or rung.speed is None:
         return Text("-", style="dim")
-    rate = f"~{format_rate(rung.speed.decode_tok_s)}"
+    rate = f"~{format_rate(rung.speed.decode_tok_s)}{unit}"
     return Text(f"{rate} slow", style="yellow") if rung.speed.too_slow else Text(rate)
 
 
 def _picks(picks: tuple[cat.Pick, ...]) -> str:
-    return ", ".join(f"{p.tier} GB machines ({p.role}, {p.quant})" for p in picks)
+    return ", ".join(f"{p.tier} GB ({p.role}, {p.quant})" for p in picks)
 
 
 class CatalogScreen(Screen):
@@ -327,7 +327,7 @@ class CatalogScreen(Screen):
             Text(f"Template: {template} · {uses} · {entry.repo_id}"),
         ]
         if entry.picks:
-            lines.append(Text(f"{PICK_MARK}Recommended for {_picks(entry.picks)}"))
+            lines.append(Text(f"{PICK_MARK}Recommended for machines of {_picks(entry.picks)}"))
         lines.append(Text(f"Needs: RAM without a GPU at {catalog_fit.default_context(entry):,} tokens of context",
                           style="dim"))
         info.update(Text("\n").join(lines))
@@ -357,8 +357,7 @@ class CatalogScreen(Screen):
             text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {human_size(rung.ram_needed):>8}  ")
             text.append_text(badge_text(rung.verdict.kind if rung.verdict else None))
             text.append(" ")
-            text.append_text(_speed(rung))
-            text.append(" tok/s" if rung.verdict and rung.verdict.fits else "", style="dim")
+            text.append_text(_speed(rung, " tok/s"))
             if rung.quant == entry.recommended:
                 text.append("  recommended", style="dim")
             text.append("\n")
