@@ -55,6 +55,10 @@ def cell(screen, key: str, column: str) -> str:
     return getattr(value, "plain", value)
 
 
+def tier_of(screen, key: str) -> str:
+    return catalog_fit.tier_label(screen.rows[key].tier)
+
+
 def shown_ids(screen) -> list[str]:
     return [key.split("|")[0] for key in screen.rows]
 
@@ -79,7 +83,7 @@ async def test_the_same_model_gets_a_different_badge_on_a_different_machine():
                 )
             }
             assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "size") == "4.1 GB"
-            assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "tier") == "8 GB"
+            assert tier_of(screen, "mistral-7b-instruct-v0.2|Q4_K_M") == "8 GB"
             assert "ai-dungeon-2-classic|" not in screen.rows  # GGML only: listed when searched for
     assert badges["small"] == {"mistral": "✗ too big", "mixtral": "✗ too big", "smol": "✓ RAM"}
     assert badges["big"] == {"mistral": "✓ GPU", "mixtral": "◐ GPU+RAM", "smol": "✓ GPU"}
@@ -95,7 +99,7 @@ async def test_tier_use_search_and_fits_from_the_keyboard():
         await pilot.press("t")  # Mini
         assert "tier: Mini" in text_of(screen, "#catalog-title")
         assert "smollm2-135m-instruct" in shown_ids(screen)
-        assert all(cell(screen, key, "tier") == "Mini" for key in screen.rows)
+        assert all(tier_of(screen, key) == "Mini" for key in screen.rows)
         await pilot.press("t", "t")  # 4 GB ... back one to 2 GB
         await pilot.press("T")
         assert "tier: 2 GB" in text_of(screen, "#catalog-title")
@@ -124,8 +128,11 @@ async def test_tier_use_search_and_fits_from_the_keyboard():
         assert table_of(screen).has_focus
         await pilot.press("f")
         assert shown_ids(screen) == []  # a 7B does not fit 3 GB of free RAM
-        assert "No model matches" in text_of(screen, "#catalog-info")
-        await pilot.press("f", "escape")
+        assert text_of(screen, "#catalog-summary") == (
+            "No model matches 'qwen 7b instruct' with fits only — Esc clears the search")
+        await pilot.press("f", "escape")  # the first Esc clears the search, the second goes back
+        assert search.value == "" and shown_ids(screen) == everything
+        await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
 
 
@@ -240,24 +247,30 @@ async def test_a_ggml_only_model_offers_no_download():
         assert app.screen is screen
 
 
-async def test_fits_in_80x24_with_every_part_visible():
+async def test_fits_in_80x24_with_the_list_taking_the_room_and_details_on_a_key():
     app = make_app(config=AppConfig())
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_catalog(app, pilot, hardware=BIG)
         table = table_of(screen)
-        detail = screen.query_one("#catalog-detail")
-        for widget in (screen.query_one("#catalog-title"), screen.query_one("#catalog-search"), table, detail):
+        parts = [screen.query_one(f"#catalog-{name}") for name in ("title", "search", "summary", "legend")]
+        for widget in (*parts, table):
             region = widget.region
             assert region.width > 0 and region.height > 0
-            assert region.right <= 80 and region.bottom <= 24
-        assert table.region.height >= 8  # header + at least 7 models
+            assert region.right <= 80 and region.bottom <= 23  # the footer keeps its line
+        assert table.region.height >= 19  # header + 18 models
         assert table.virtual_size.width <= table.region.width  # no sideways scrolling
-        assert detail.region.bottom <= 23  # the footer keeps its line
-        assert "d Download" in app.export_screenshot().replace("&#160;", " ") or _footer_has_download(screen)
+        assert not screen.query_one("#catalog-detail").display
+        assert text_of(screen, "#catalog-summary") == cat.load_catalog().get("smollm2-135m-instruct").good_for
 
-
-def _footer_has_download(screen) -> bool:
-    return any(b.action == "download" and b.show for b in screen.BINDINGS)
+        await pilot.press("i")
+        detail = screen.query_one("#catalog-detail")
+        assert detail.display and not screen.query_one("#catalog-summary").display
+        assert detail.region.height > 4 and detail.region.bottom <= 23
+        assert "SmolLM2 135M Instruct" in text_of(screen, "#catalog-info")
+        await pilot.press("i")
+        assert not screen.query_one("#catalog-detail").display
+        await pilot.press("right_square_bracket")  # walking the quants opens the details
+        assert screen.query_one("#catalog-detail").display and screen.selected_quant == "Q8_0"
 
 
 async def test_opens_from_home_with_c_and_probes_this_machine():
@@ -305,4 +318,75 @@ async def test_a_broken_catalog_is_shown_not_crashed(tmp_path, monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_catalog(app, pilot, hardware=SMALL)
         assert not screen.ready
-        assert "model 1 (oops): 'family' is missing" in text_of(screen, "#catalog-info")
+        assert "model 1 (oops): 'family' is missing" in text_of(screen, "#catalog-summary")
+
+
+async def test_a_search_looks_in_every_tier_until_the_user_narrows_it():
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_catalog(app, pilot, hardware=SMALL)
+        await pilot.press("t", "t")  # 2 GB
+        assert "tier: 2 GB" in text_of(screen, "#catalog-title")
+        assert "qwen2.5-7b-instruct" not in shown_ids(screen)
+
+        await pilot.press("slash", *"qwen 7b instruct", "enter")
+        assert shown_ids(screen) == ["qwen2.5-7b-instruct"]  # an 8 GB model, found from the 2 GB tier
+        assert "tier: all while searching" in text_of(screen, "#catalog-title")
+        await pilot.press("escape")  # clears the search: the 2 GB tier comes back
+        assert screen.query_one("#catalog-search", Input).value == ""
+        assert "tier: 2 GB" in text_of(screen, "#catalog-title") and "qwen2.5-7b-instruct" not in shown_ids(screen)
+
+        await pilot.press("slash", *"qwen", "enter", "t", "t")  # asked for: the search within 2 GB
+        assert "tier: 2 GB" in text_of(screen, "#catalog-title")
+        assert set(shown_ids(screen)) == {"qwen2.5-1.5b-instruct"}
+
+        await pilot.press("slash", "end", *" nothing-like-it")  # the field selects all when focused
+        assert shown_ids(screen) == []
+        assert text_of(screen, "#catalog-summary") == (
+            "No model matches 'qwen nothing-like-it' with tier 2 GB — Esc clears the search")
+        await pilot.press("escape")  # from the search box too, when nothing matches
+        assert screen.query_one("#catalog-search", Input).value == "" and shown_ids(screen)
+        assert app.screen is screen
+
+
+@pytest.mark.parametrize("size", [(60, 20), (44, 20)])
+async def test_a_narrow_terminal_drops_columns_but_keeps_fit_and_speed(size):
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=size) as pilot:
+        screen = await open_catalog(app, pilot, hardware=SMALL)
+        table = table_of(screen)
+        columns = [c.key.value for c in table.ordered_columns]
+        assert columns[0] == "name" and {"fit", "speed"} <= set(columns)
+        assert "tier" not in columns and "needs" not in columns  # the first to go
+        assert table.virtual_size.width <= table.region.width  # nothing scrolled off to the right
+        assert cell(screen, "smollm2-135m-instruct|Q4_1", "fit") == "✓ RAM"
+        assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "fit") == "✗ too big"
+        assert cell(screen, "mistral-7b-instruct-v0.2|Q4_K_M", "speed") == "-"
+        assert cell(screen, "smollm2-135m-instruct|Q4_1", "speed").startswith("~")
+
+        await pilot.resize_terminal(100, 24)  # and they come back when there is room
+        await wait_until(pilot, lambda: len(table.ordered_columns) == 8)
+        assert cell(screen, "smollm2-135m-instruct|Q4_1", "tier") == "Mini"
+
+
+async def test_every_symbol_has_a_legend_on_screen_and_in_f1():
+    from tui_llm.ui.dialogs.keys import KeysDialog
+    from tui_llm.ui.widgets.fit_badge import BADGES
+
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_catalog(app, pilot, hardware=SMALL)
+        legend = text_of(screen, "#catalog-legend")
+        for mark in {label.split()[0] for label, _ in BADGES.values()} | {"~", "★"}:
+            assert f"{mark} " in legend
+        await pilot.press("t", "t")
+        assert cell(screen, "stablelm-2-1.6b-chat|Q4_K_M", "name").startswith("★ ")
+        assert text_of(screen, "#catalog-summary").startswith("★ Balanced pick for 2 GB · ")
+
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, KeysDialog))
+        shown = "\n".join(str(getattr(w.render(), "plain", "")) for w in app.screen.query(Static))
+        for label, _ in BADGES.values():
+            assert label in shown
+        for words in ("~ marks an estimate", "★ recommended for the chosen tier", "Needs: RAM", "slow"):
+            assert words in shown

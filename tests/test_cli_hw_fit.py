@@ -61,9 +61,24 @@ def test_hw_reads_the_override_from_config(capsys, cuda_build):
 def test_fit_on_the_real_model(model_path, capsys):
     assert main(["fit", str(model_path), "--ctx", "2048"]) == 0
     out = capsys.readouterr().out
-    assert "llama, Q4_1, 135M parameters, 30 layers" in out
+    assert "llama, Q4_1, 135M parameters, 31 layers (30 blocks + the output layer" in out
     assert "At 2,048 tokens (f16 KV cache)" in out
     assert "Verdict: " in out and "Largest context that fits" in out
+
+
+@pytest.mark.parametrize("gpu_layers", [None, "10", "-1"])
+def test_fit_counts_layers_one_way_output_layer_included(model_path, capsys, cuda_build, gpu_layers):
+    """The model line, the split, the verdict and the speed line all count 31 for the test model."""
+    import re
+
+    extra = ["--gpu-layers", gpu_layers] if gpu_layers else []
+    assert main(["fit", str(model_path), "--ctx", "2048", "--vram-gb", "8", *extra]) == 0
+    out = capsys.readouterr().out
+    counts = re.findall(r"(?:(\d+) of |all )?(\d+) (?:GPU )?layers", out)
+    assert len(counts) >= 3 and {total for _, total in counts} == {"31"}, out
+    on_gpu = {int(n) for n, _ in counts if n}
+    assert on_gpu == ({10} if gpu_layers == "10" else {31})
+    assert out.count("the output layer") == 1  # said once, on the model line
 
 
 def test_fit_json_with_a_gpu_and_a_split(model_path, capsys, cuda_build):

@@ -95,3 +95,20 @@ async def test_an_unreachable_hub_says_what_to_do(monkeypatch):
         await pilot.press(*"qwen3", "enter")
         await wait_until(pilot, lambda: "cannot be reached" in status(screen))
         assert "HF_ENDPOINT" in status(screen) and screen.hits == []
+
+
+async def test_at_60_columns_the_fit_column_stays_and_the_quant_goes(hub, model_path):
+    app = make_app(config=AppConfig())
+    async with app.run_test(size=(60, 20)) as pilot:
+        screen = await open_hub_from_catalog(app, pilot)
+        await wait_until(pilot, lambda: screen.hits and not screen.busy)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.repo == REPO and not screen.busy)
+        table = screen.query_one("#hub-table", DataTable)
+        assert [c.key.value for c in table.ordered_columns] == ["file", "size", "here"]
+        assert table.virtual_size.width <= table.region.width
+        assert all("tok/s" in h for h in column(screen, "here"))
+        await pilot.press("down")
+        await pilot.resize_terminal(90, 24)
+        await wait_until(pilot, lambda: len(table.ordered_columns) == 4)
+        assert column(screen, "quant") == ["Q8_0", "Q4_1"] and table.cursor_row == 1

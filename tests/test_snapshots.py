@@ -132,6 +132,21 @@ def test_catalog(snap_compare):
     assert snap_compare(pinned_app(), run_before=open_registered("catalog", lambda s: s.ready))
 
 
+def test_catalog_60x20(snap_compare):
+    """Narrow: the name shrinks and the least needed columns go; Fit and Tok/s stay."""
+    assert snap_compare(pinned_app(), run_before=open_registered("catalog", lambda s: s.ready),
+                        terminal_size=(60, 20))
+
+
+def test_catalog_details(snap_compare):
+    async def run_before(pilot: Pilot) -> None:
+        await open_registered("catalog", lambda s: s.ready)(pilot)
+        await pilot.press("t", "t", "i")  # the 2 GB tier's picks, the first one's details
+        await settled(pilot, lambda: True)
+
+    assert snap_compare(pinned_app(), run_before=run_before)
+
+
 def test_local_models(snap_compare):
     a_model_on_disk()
     assert snap_compare(pinned_app(), run_before=open_registered("local-models", lambda s: s.scanned))
@@ -246,6 +261,17 @@ def test_home_no_color(snap_compare, monkeypatch):
 def test_settings_no_color(snap_compare, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(pinned_app(), run_before=open_registered("settings", lambda s: s.presets))
+
+
+def test_catalog_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(pinned_app(), run_before=open_registered("catalog", lambda s: s.ready))
+
+
+def test_catalog_60x20_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(pinned_app(), run_before=open_registered("catalog", lambda s: s.ready),
+                        terminal_size=(60, 20))
 
 
 def test_chat_no_color(snap_compare, monkeypatch):

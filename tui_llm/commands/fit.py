@@ -122,17 +122,17 @@ def run(args: argparse.Namespace) -> int:
         if plan.rope_note:
             print(f"RoPE: {plan.rope_note}")
         print(f"Threads when loading: {threads}")
-        print(describe_speed(rate))
+        print(describe_speed(rate, shape.n_layers + 1))
     return 0
 
 
-def describe_speed(rate: Any) -> str:
+def describe_speed(rate: Any, total_layers: int) -> str:
     from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
 
     basis = {"probe": "from a memory probe", "assumed": "for a typical CPU"}.get(rate.basis, rate.basis)
     line = (f"Speed here (estimated {basis}): {rate.label} writing, ~{format_rate(rate.prompt_tok_s)} tok/s "
             f"reading the prompt ({rate.threads} thread{'s' if rate.threads != 1 else ''}, "
-            f"{rate.gpu_layers} GPU layers)")
+            f"{rate.gpu_layers} of {total_layers} layers on the GPU)")
     if rate.too_slow:
         line += f"\nToo slow for chat: under {TOO_SLOW_FOR_CHAT:g} tokens a second; pick a smaller model or quant"
     return line
@@ -176,9 +176,9 @@ def describe(info: Any, shape: Any, machine: Any, judged: Any) -> str:
         f"{info.parameter_count / 1e6:.0f}M"
     lines = [
         f"{info.path.name}: {info.architecture}, {info.quant}, {params} parameters, "
-        f"{shape.n_layers} layers, trained on {shape.n_ctx_train:,} tokens of context",
-        f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers "
-        f"({shape.n_layers} + the output layer) on the GPU:",
+        f"{full} layers ({shape.n_layers} blocks + the output layer, as --gpu-layers counts them), "
+        f"trained on {shape.n_ctx_train:,} tokens of context",
+        f"At {judged.n_ctx:,} tokens ({need.kv_type} KV cache), {judged.gpu_layers} of {full} layers on the GPU:",
         f"  RAM   {human_size(need.ram_bytes):>9}  ({parts(need.ram)})",
     ]
     if need.vram_bytes:

@@ -145,7 +145,7 @@ class TuiLlmApp(App):
         from tui_llm.ui.dialogs.keys import KeysDialog, screen_keys
 
         if not isinstance(self.screen, KeysDialog):
-            self.push_screen(KeysDialog(screen_keys(self, self.screen)))
+            self.push_screen(KeysDialog(screen_keys(self, self.screen), self.screen.HELP or ""))
 
     def action_interrupt(self) -> None:
         """Ctrl+C stops a reply; it never quits (a second press after a reply ends must not lose the app)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,9 +23,10 @@ class KeysDialog(ModalScreen[None]):
         Binding("escape,f1,q", "dismiss", "Close", id="keys.close"),
     ]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str]], notes: str = "") -> None:
         super().__init__()
         self.rows = rows
+        self.notes = notes  # the screen's HELP: what its symbols and columns mean
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
@@ -35,6 +37,8 @@ class KeysDialog(ModalScreen[None]):
         with VerticalScroll():
             yield Static("Keys on this screen (Esc closes)")
             yield Static(table)
+            if self.notes:
+                yield Static(Text("\n" + self.notes))
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

@@ -1,8 +1,11 @@
-"""The catalog screen: curated models by RAM tier, with a fit badge for this machine.
+"""The catalog screen: curated models by RAM tier, with a fit badge and speed for this machine.
 
-Keys: ``/`` search as you type, ``t``/``T`` tier, ``u`` use, ``f`` fits only,
-``[``/``]`` walk the quant ladder of the highlighted model, ``d`` or Enter to
-download the chosen quant, ``H`` search the whole hub (the hub screen), Esc back.
+Keys: ``/`` search as you type (every tier: a search sets the tier filter aside
+until it is cleared), ``t``/``T`` tier, ``u`` use, ``f`` fits only, ``i`` details
+of the highlighted model, ``[``/``]`` walk its quant ladder, ``d`` or Enter to
+download the chosen quant, ``H`` search the whole hub (the hub screen), Esc
+clears the search, then goes back. Columns drop as the terminal narrows; Fit and
+Speed go last.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -21,7 +24,10 @@ from textual.worker import Worker, WorkerState
 
 from tui_llm.models import catalog as cat
 from tui_llm.machine import catalog_fit
+from tui_llm.machine.speed import TOO_SLOW_FOR_CHAT, format_rate
 from tui_llm.units import human_size
+from tui_llm.ui.widgets.catalog_legend import HELP, legend
+from tui_llm.ui.widgets.column_plan import Column, fit_columns
 from tui_llm.ui.widgets.fit_badge import FitBadge, badge_text
 from tui_llm.ui.widgets.ordered_input import OrderedInput
 
@@ -30,8 +36,19 @@ if TYPE_CHECKING:
 
 TIER_CHOICES: tuple[int | None, ...] = (None, *catalog_fit.TIERS)
 USE_CHOICES: tuple[str | None, ...] = (None, *cat.USES)
-NAME_WIDTH = 20
+PICK_MARK = "★ "
 
+# In the order shown; ``keep`` decides which go first as the terminal narrows.
+COLUMNS = [
+    Column("name", "Model", 32, min_width=16),
+    Column("params", "Params", 6, keep=4),
+    Column("quant", "Quant", 9, keep=3),
+    Column("size", "Size", 9, keep=5),
+    Column("needs", "Needs", 8, keep=2),
+    Column("tier", "Tier", 6, keep=1),
+    Column("fit", "Fit", 9, keep=7),
+    Column("speed", "Tok/s", 9, keep=6),
+]
 
 def _needs(rung: catalog_fit.Rung) -> str:
     return human_size(rung.ram_needed) if rung.ram_needed else "?"
@@ -45,20 +62,41 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _speed(rung: catalog_fit.Rung | None, unit: str = "") -> Text:
+    """Estimated tokens a second while writing; "slow" below what chat needs."""
+    if rung is None or rung.verdict is None or not rung.verdict.fits or rung.speed is None:
+        return Text("-", style="dim")
+    rate = f"~{format_rate(rung.speed.decode_tok_s)}{unit}"
+    return Text(f"{rate} slow", style="yellow") if rung.speed.too_slow else Text(rate)
+
+
+def _picks(picks: tuple[cat.Pick, ...]) -> str:
+    return ", ".join(f"{p.tier} GB ({p.role}, {p.quant})" for p in picks)
+
+
 class CatalogScreen(Screen):
     """Browse the catalog, judged against this machine as the app probed it (off the event loop)."""
+
+    HELP = HELP
 
     DEFAULT_CSS = """
     CatalogScreen #catalog-title { height: 1; background: $primary; color: $text; text-style: bold; padding: 0 1; }
     CatalogScreen #catalog-search { height: 1; border: none; padding: 0 1; }
     CatalogScreen #catalog-table { height: 1fr; }
-    CatalogScreen #catalog-detail { height: 13; border-top: solid $primary; padding: 0 1; }
+    CatalogScreen #catalog-summary, CatalogScreen #catalog-legend { height: 1; padding: 0 1; }
+    CatalogScreen #catalog-legend { text-style: dim; }
+    CatalogScreen #catalog-detail { display: none; height: auto; max-height: 60%; border-top: solid $primary;
+                                    padding: 0 1; }
+    CatalogScreen.-details #catalog-detail { display: block; }
+    CatalogScreen.-details #catalog-summary { display: none; }
+    CatalogScreen #catalog-title, CatalogScreen #catalog-summary, CatalogScreen #catalog-legend,
     CatalogScreen #catalog-info, CatalogScreen #catalog-ladder { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     BINDINGS = [
         Binding("d", "download", "Download", id="catalog.download"),
         Binding("slash", "search", "Search", id="catalog.search"),
+        Binding("i", "details", "Details", id="catalog.details"),
         Binding("t", "tier(1)", "Tier", id="catalog.tier"),
         Binding("T", "tier(-1)", "Tier back", id="catalog.tier_back", show=False),
         Binding("u", "use", "Use", id="catalog.use"),
@@ -66,7 +104,7 @@ class CatalogScreen(Screen):
         Binding("H", "hub", "Hub", id="catalog.hub"),
         Binding("left_square_bracket", "quant(-1)", "Smaller quant", id="catalog.quant_down", show=False),
         Binding("right_square_bracket", "quant(1)", "Bigger quant", id="catalog.quant_up", show=False),
-        Binding("escape", "back", "Back", id="catalog.back"),
+        Binding("escape", "back", "Clear search / back", id="catalog.back"),
     ]
 
     class DownloadRequested(Message):
@@ -93,10 +131,12 @@ class CatalogScreen(Screen):
         self.view: catalog_fit.CatalogView | None = None
         self.error = ""
         self.tier: int | None = None
+        self.tier_before_search: int | None = None
         self.use: str | None = None
         self.fits_only = False
         self.search_text = ""
         self.rows: dict[str, catalog_fit.Row] = {}
+        self.columns: list[str] = []
         self.selected_quant: str | None = None
         self.template_titles: dict[str, str] = {}
 
@@ -104,27 +144,37 @@ class CatalogScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Model catalog", id="catalog-title")
-        yield OrderedInput(placeholder="/ to search: name, family, use …", id="catalog-search")
-        table: DataTable = DataTable(id="catalog-table", cursor_type="row")
-        yield table
+        yield OrderedInput(placeholder="/ to search every tier: name, family, use …", id="catalog-search")
+        yield DataTable(id="catalog-table", cursor_type="row")
+        yield Static("Reading the catalog and probing this machine …", id="catalog-summary")
         with VerticalScroll(id="catalog-detail"):
-            yield Static("Reading the catalog and probing this machine …", id="catalog-info")
+            yield Static("", id="catalog-info")
             yield Static("", id="catalog-ladder")
             yield FitBadge("", id="catalog-fit")
+        yield Static(legend(self.app.size.width - 2), id="catalog-legend")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#catalog-table", DataTable)
-        table.add_column("Model", key="name", width=NAME_WIDTH)
-        table.add_column("Params", key="params")
-        table.add_column("Quant", key="quant")
-        table.add_column("Size", key="size")
-        table.add_column("Needs", key="needs")
-        table.add_column("Tier", key="tier")
-        table.add_column("Fit", key="fit")
-        table.focus()
+        self.query_one("#catalog-detail").border_title = "i closes · [ ] another quant · d downloads it"
+        self.query_one("#catalog-table", DataTable).focus()
+        self._plan_columns(self.app.size.width)
         self._update_title()
         self.prepare()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one("#catalog-legend", Static).update(legend(event.size.width - 2))
+        highlighted = self.highlighted_key()
+        if self._plan_columns(event.size.width):
+            self.refresh_table(keep=highlighted)
+        else:
+            self._update_title()
+
+    def _plan_columns(self, width: int) -> bool:
+        """Columns for this width; True when they changed (and the table was emptied)."""
+        table = self.query_one("#catalog-table", DataTable)
+        changed = fit_columns(table, COLUMNS, width)
+        self.columns = [str(c.key.value) for c in table.ordered_columns]
+        return changed
 
     @property
     def ready(self) -> bool:
@@ -151,13 +201,20 @@ class CatalogScreen(Screen):
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             self.error = str(error) if isinstance(error, cat.CatalogError) else f"{type(error).__name__}: {error}"
-            self.query_one("#catalog-info", Static).update(Text(f"The catalog could not be shown: {self.error}"))
+            self.query_one("#catalog-summary", Static).update(Text(f"The catalog could not be shown: {self.error}"))
             self._update_title()
 
     # --- the table -------------------------------------------------------------------
 
+    def _filters(self) -> str:
+        parts = [f"tier {catalog_fit.tier_label(self.tier)}" if self.tier else "",
+                 f"use {cat.USE_LABELS[self.use]}" if self.use else "", "fits only" if self.fits_only else ""]
+        return ", ".join(p for p in parts if p)
+
     def _update_title(self) -> None:
         tier = catalog_fit.tier_label(self.tier) if self.tier else "all"
+        if self.tier_before_search is not None:
+            tier += " while searching"
         use = cat.USE_LABELS[self.use] if self.use else "all"
         shown = f" · {len(self.rows)} shown" if self.view else ""
         fits = " · fits only" if self.fits_only else ""
@@ -165,32 +222,40 @@ class CatalogScreen(Screen):
         if self.hardware is not None:
             gpu = f", {human_size(self.hardware.vram_free)} VRAM" if self.hardware.gpus else ""
             machine = f" · {human_size(self.hardware.ram_available)} RAM free{gpu}"
-        self.query_one("#catalog-title", Static).update(
-            Text(f"Catalog · tier: {tier} · use: {use}{fits}{shown}{machine}")
-        )
+        title = f"Catalog · tier: {tier} · use: {use}{fits}{shown}{machine}"
+        if len(title) + 2 > self.app.size.width:
+            title = title.removeprefix("Catalog · ")
+        self.query_one("#catalog-title", Static).update(Text(title))
 
     def current_rows(self) -> list[catalog_fit.Row]:
         if self.view is None:
             return []
         return self.view.rows(tier=self.tier, use=self.use, text=self.search_text, fits_only=self.fits_only)
 
-    def refresh_table(self) -> None:
+    def _cells(self, row: catalog_fit.Row, name_width: int) -> list[Any]:
+        rung = row.rung
+        name = (PICK_MARK if row.picks and self.tier else "") + row.entry.name
+        cells: dict[str, Any] = {
+            "name": _short(name, name_width), "params": row.entry.params_label,
+            "tier": catalog_fit.tier_label(row.tier), "speed": _speed(rung),
+        }
+        if rung is None:
+            cells.update(quant="-", size="-", needs="-", fit=badge_text(None, ggml=True))
+        else:
+            cells.update(quant=rung.quant, size=_size(rung), needs=_needs(rung),
+                         fit=badge_text(rung.kind))
+        return [cells[key] for key in self.columns]
+
+    def refresh_table(self, keep: str | None = None) -> None:
         table = self.query_one("#catalog-table", DataTable)
-        previous = self.highlighted_key()
+        previous = keep or self.highlighted_key()
         table.clear()
         self.rows = {}
+        name_width = next(c.width for c in table.ordered_columns if c.key.value == "name")
         for row in self.current_rows():
             key = f"{row.entry.id}|{row.rung.quant if row.rung else ''}"
             self.rows[key] = row
-            name = ("★ " if row.picks and self.tier else "") + row.entry.name
-            rung = row.rung
-            if rung is None:
-                cells: list[Any] = [_short(name, NAME_WIDTH), row.entry.params_label, "-", "-", "-",
-                                    catalog_fit.tier_label(row.tier), badge_text(None, ggml=True)]
-            else:
-                cells = [_short(name, NAME_WIDTH), row.entry.params_label, rung.quant, _size(rung),
-                         _needs(rung), catalog_fit.tier_label(row.tier), badge_text(rung.kind)]
-            table.add_row(*cells, key=key)
+            table.add_row(*self._cells(row, name_width), key=key)
         self._update_title()
         if previous in self.rows:
             table.move_cursor(row=table.get_row_index(previous))
@@ -224,27 +289,40 @@ class CatalogScreen(Screen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_download()
 
-    # --- the detail pane ---------------------------------------------------------------
+    # --- the summary line and the details ------------------------------------------------
 
-    def selected_rung(self) -> catalog_fit.Rung | None:
-        row = self.highlighted_row()
-        if row is None or self.view is None or row.rung is None:
-            return None
-        quant = self.selected_quant
-        if row.entry.file(quant) is None:
-            quant = row.rung.quant
-        return self.view.rung(row.entry, quant)
+    def empty_message(self) -> str:
+        filters = self._filters()
+        if self.search_text.strip():
+            among = f" with {filters}" if filters else ""
+            return f"No model matches {self.search_text.strip()!r}{among} — Esc clears the search"
+        return f"No model with {filters} — change the filters (t tier, u use, f fits only)"
+
+    def _summary(self, row: catalog_fit.Row) -> Text:
+        rung = self.selected_rung()
+        text = Text()
+        if row.picks and self.tier:
+            picks = [p for p in row.picks if p.tier == self.tier]
+            text.append(f"{PICK_MARK}{picks[0].role} pick for {self.tier} GB · ", style="bold")
+        if rung is not None and rung.speed is not None and rung.speed.too_slow and rung.verdict and rung.verdict.fits:
+            text.append(f"too slow for chat (under {TOO_SLOW_FOR_CHAT:g} tok/s) · ", style="bold")
+        text.append(row.entry.good_for)
+        return text
 
     def show_detail(self) -> None:
+        summary = self.query_one("#catalog-summary", Static)
         info = self.query_one("#catalog-info", Static)
         badge = self.query_one("#catalog-fit", FitBadge)
         ladder = self.query_one("#catalog-ladder", Static)
         row = self.highlighted_row()
         if row is None:
-            info.update(Text(self.error or "No model matches. Esc clears nothing; change the filters (t, u, f) or the search."))
+            message = Text(self.error or self.empty_message()) if self.view or self.error else Text("")
+            for widget in (summary, info):
+                widget.update(message)
             badge.update("")
             ladder.update("")
             return
+        summary.update(self._summary(row))
         entry = row.entry
         uses = ", ".join(cat.USE_LABELS[u] for u in entry.uses)
         template = self.template_titles.get(entry.template, entry.template)
@@ -255,10 +333,10 @@ class CatalogScreen(Screen):
             Text(f"Template: {template} · {uses} · {entry.repo_id}"),
         ]
         if entry.picks:
-            lines.append(Text("Seed guide pick: " + ", ".join(
-                f"{p.tier} GB {p.role} ({p.quant})" for p in entry.picks)))
-        joined = Text("\n").join(lines)
-        info.update(joined)
+            lines.append(Text(f"{PICK_MARK}Recommended for machines of {_picks(entry.picks)}"))
+        lines.append(Text(f"Needs: RAM without a GPU at {catalog_fit.default_context(entry):,} tokens of context",
+                          style="dim"))
+        info.update(Text("\n").join(lines))
         rung = self.selected_rung()
         if rung is None:
             badge.show(None, "GGML only: llama.cpp no longer loads this format (KoboldCpp still does).", ggml=True)
@@ -267,16 +345,24 @@ class CatalogScreen(Screen):
         badge.show(rung.kind, rung.explanation)
         ladder.update(self._ladder_text(entry, rung.quant))
 
+    def selected_rung(self) -> catalog_fit.Rung | None:
+        row = self.highlighted_row()
+        if row is None or self.view is None or row.rung is None:
+            return None
+        quant = self.selected_quant
+        if row.entry.file(quant) is None:
+            quant = row.rung.quant
+        return self.view.rung(row.entry, quant)
+
     def _ladder_text(self, entry: cat.CatalogEntry, chosen: str) -> Text:
         assert self.view is not None
-        self.query_one("#catalog-detail").border_title = (
-            f"quants at {catalog_fit.default_context(entry):,} tokens, needs = RAM without a GPU · [ ] · d"
-        )
         text = Text()
         for rung in self.view.ladder(entry):
             mark = "▶ " if rung.quant == chosen else "  "
             text.append(f"{mark}{rung.quant:<10}{_size(rung):>10}  needs {_needs(rung):>8}  ")
             text.append_text(badge_text(rung.kind))
+            text.append(" ")
+            text.append_text(_speed(rung, " tok/s"))
             if rung.quant == entry.recommended:
                 text.append("  recommended", style="dim")
             text.append("\n")
@@ -287,13 +373,21 @@ class CatalogScreen(Screen):
 
     def action_back(self) -> None:
         search = self.query_one("#catalog-search", Input)
-        if search.has_focus:
-            self.query_one("#catalog-table", DataTable).focus()
+        table = self.query_one("#catalog-table", DataTable)
+        if search.has_focus and (self.rows or not self.search_text):
+            table.focus()
+        elif self.search_text:
+            search.value = ""
+            self.set_search("")
+            table.focus()
         else:
             self.app.pop_screen()
 
     def action_search(self) -> None:
         self.query_one("#catalog-search", Input).focus()
+
+    def action_details(self) -> None:
+        self.toggle_class("-details")
 
     def action_hub(self) -> None:
         """Search the hub for any GGUF, starting from what was typed here."""
@@ -301,10 +395,21 @@ class CatalogScreen(Screen):
 
         self.app.push_screen(HubScreen(self.machine, self.search_text))
 
+    def set_search(self, text: str) -> None:
+        """A search looks in every tier: the tier filter waits until the search is cleared."""
+        if text == self.search_text:
+            return
+        if text.strip() and not self.search_text.strip():
+            self.tier_before_search, self.tier = self.tier, None
+        elif not text.strip() and self.search_text.strip():
+            self.tier = self.tier if self.tier is not None else self.tier_before_search
+            self.tier_before_search = None
+        self.search_text = text
+        self.refresh_table()
+
     @on(Input.Changed, "#catalog-search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self.search_text = event.value
-        self.refresh_table()
+        self.set_search(event.value)
 
     @on(Input.Submitted, "#catalog-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -313,6 +418,7 @@ class CatalogScreen(Screen):
     def action_tier(self, step: int) -> None:
         index = (TIER_CHOICES.index(self.tier) + step) % len(TIER_CHOICES)
         self.tier = TIER_CHOICES[index]
+        self.tier_before_search = None
         self.refresh_table()
 
     def action_use(self) -> None:
@@ -328,6 +434,7 @@ class CatalogScreen(Screen):
         row = self.highlighted_row()
         if row is None or self.view is None or row.rung is None:
             return
+        self.add_class("-details")
         quants = [r.quant for r in self.view.ladder(row.entry)]
         current = self.selected_quant if self.selected_quant in quants else row.rung.quant
         self.selected_quant = quants[max(0, min(len(quants) - 1, quants.index(current) + step))]

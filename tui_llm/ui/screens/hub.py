@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from tui_llm.units import human_size
+from tui_llm.ui.widgets.column_plan import Column, fit_columns
 
 if TYPE_CHECKING:
     from tui_llm.hub.search import HubGGUF, RepoHit
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 
 NAME_WIDTH = 38
 FILE_WIDTH = 32
+# As the terminal narrows the least kept go first; "Here" (fit and speed) goes last.
+REPO_COLUMNS = [Column("repo", "Repo", NAME_WIDTH, min_width=16), Column("downloads", "Downloads", 11, keep=3),
+                Column("likes", "Likes", 6, keep=1), Column("updated", "Updated", 10, keep=2)]
+FILE_COLUMNS = [Column("file", "File", FILE_WIDTH, min_width=14), Column("quant", "Quant", 9, keep=1),
+                Column("size", "Size", 9, keep=2), Column("here", "Here", 23, keep=3)]
 
 
 def _short(text: str, width: int) -> str:
@@ -169,31 +175,44 @@ class HubScreen(Screen):
 
     # --- the table -------------------------------------------------------------------
 
-    def _reset_table(self, *columns: tuple[str, str, int | None]) -> DataTable:
+    def _reset_table(self, columns: list[Column]) -> tuple[DataTable, int]:
+        """The table emptied, with the columns that fit this width; and the first column's width."""
         table = self.query_one("#hub-table", DataTable)
-        table.clear(columns=True)
-        for label, key, width in columns:
-            table.add_column(label, key=key, width=width)
-        return table
+        if not fit_columns(table, columns, self.app.size.width):
+            table.clear()
+        return table, table.ordered_columns[0].width
 
-    def show_repos(self) -> None:
-        table = self._reset_table(("Repo", "repo", NAME_WIDTH), ("Downloads", "downloads", None),
-                                  ("Likes", "likes", None), ("Updated", "updated", None))
+    def _cells(self, table: DataTable, cells: dict[str, Any]) -> list[Any]:
+        return [cells[str(column.key.value)] for column in table.ordered_columns]
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Columns come and go with the width: draw the list again, the cursor where it was."""
+        keep = self.highlighted()
+        if self.repo is not None:
+            self.show_files(keep=keep)
+        elif self.hits:
+            self.show_repos(keep=keep)
+
+    def show_repos(self, keep: int | None = None) -> None:
+        table, width = self._reset_table(REPO_COLUMNS)
         for i, hit in enumerate(self.hits):
             name = hit.repo_id + (" (gated)" if hit.gated else "")
-            table.add_row(_short(name, NAME_WIDTH), f"{hit.downloads:,}", f"{hit.likes:,}", hit.updated, key=str(i))
+            table.add_row(*self._cells(table, {"repo": _short(name, width), "downloads": f"{hit.downloads:,}",
+                                               "likes": f"{hit.likes:,}", "updated": hit.updated}), key=str(i))
         self.query_one("#hub-title", Static).update(Text(f"Hub · {self.query_text!r} · {len(self.hits)} repos"))
         table.focus()
+        if keep is not None:
+            table.move_cursor(row=keep)
+            return
         self.say("Enter: this repo's files with fit and speed here · / new search · Esc back"
                  if self.hits else f"No GGUF repos on the hub match {self.query_text!r}.")
 
     def show_files(self, keep: int | None = None) -> None:
-        table = self._reset_table(("File", "file", FILE_WIDTH), ("Quant", "quant", None),
-                                  ("Size", "size", None), ("Here", "here", None))
+        table, width = self._reset_table(FILE_COLUMNS)
         for i, (model, quant, judged) in enumerate(self.files):
             here = judged.label + ("" if judged.exact else " ?")
-            table.add_row(_short(_display_name(model), FILE_WIDTH), quant or "?", human_size(model.size), here,
-                          key=str(i))
+            table.add_row(*self._cells(table, {"file": _short(_display_name(model), width), "quant": quant or "?",
+                                               "size": human_size(model.size), "here": here}), key=str(i))
         self.query_one("#hub-title", Static).update(Text(f"Hub · {self.repo} · {len(self.files)} files"))
         table.focus()
         if keep is not None:
