@@ -167,6 +167,7 @@ def test_sessions(snap_compare):
     session = Session(title="The fox and the crow", created=FIXED_TIME)
     session.add("user", "Tell me a fable.")
     session.add("assistant", "A crow once found a piece of cheese.")
+    session.note_run("/models/fables/Tiny-Q4_K_M.gguf", "", "chatml", {})
     path = save_session(session, locations.sessions_dir() / "fable.json")
     saved = json.loads(path.read_text(encoding="utf-8"))
     saved["updated"] = FIXED_TIME
