@@ -174,3 +174,17 @@ async def test_picking_and_editing_a_turn_in_one_burst():
         burst(app, "f4", "up", "enter", "So, ", "ctrl+s", "next")
         await wait_until(pilot, lambda: app.screen is screen and prompt.value == "next")
         assert [t.text for t in screen.session.turns] == ["So, How are you?", "Fine, thanks."]
+
+
+async def test_the_command_palette_and_the_keys_dialog_take_what_is_typed_behind_them():
+    from textual.command import CommandPalette
+
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        prompt = screen.query_one("#prompt", Input)
+        burst(app, "ctrl+p", "memo")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                         and app.screen.query_one(Input).value == "memo")
+        burst(app, "escape", "abc", "f1", "escape", "de")
+        await wait_until(pilot, lambda: app.screen is screen and prompt.value == "abcde")
