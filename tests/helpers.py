@@ -173,7 +173,7 @@ class FakeRunner(TemplateSlot):
 
 NAMED_KEYS = {
     "enter", "tab", "shift+tab", "backspace", "delete", "end", "home", "left", "right",
-    "up", "down", "escape", "pageup", "pagedown", "ctrl+s",
+    "up", "down", "escape", "pageup", "pagedown", "ctrl+s", "f1", "f2", "f3", "f4", "ctrl+o", "ctrl+p",
 }
 
 

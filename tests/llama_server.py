@@ -26,8 +26,11 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    def __init__(self, model: Path, api_key: str | None = None, n_ctx: int = 1024) -> None:
+    def __init__(self, model: Path, api_key: str | None = None, n_ctx: int = 1024,
+                 alias: str | None = MODEL_ALIAS) -> None:
+        """``alias=None``: the server names its model by the path it was given, as most do."""
         self.model = model
+        self.alias = alias
         self.api_key = api_key
         self.n_ctx = n_ctx
         self.port = free_port()
@@ -39,7 +42,6 @@ class LlamaServer:
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model),
-            "--model_alias", MODEL_ALIAS,
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--n_ctx", str(self.n_ctx),
@@ -47,6 +49,8 @@ class LlamaServer:
             "--n_threads_batch", "2",
             "--verbose", "False",
         ]
+        if self.alias:
+            command += ["--model_alias", self.alias]
         if self.api_key:
             command += ["--api_key", self.api_key]
         self.process = subprocess.Popen(

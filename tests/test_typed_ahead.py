@@ -113,3 +113,78 @@ async def test_enter_in_a_one_line_form_saves_it():
         burst(app, "end", "backspace", "backspace", "backspace", "backspace", "backspace", "New", "enter")
         await wait_until(pilot, lambda: results)
         assert results == [{"title": "Old New"}]
+
+
+# -- keys that open a dialog, and what is typed right behind them -----------------
+
+async def test_text_typed_right_after_f2_goes_into_the_memory_dialog():
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        prompt = screen.query_one("#prompt", Input)
+        burst(app, "f2", "The ship is the Wren.", "tab", "Keep it short.", "ctrl+s", "Hello")
+        await wait_until(pilot, lambda: app.screen is screen and prompt.value == "Hello")
+        assert screen.session.memory == "The ship is the Wren."
+        assert screen.session.authors_note == "Keep it short."
+
+
+async def test_setup_typed_behind_f3_and_the_prompt_behind_its_save():
+    app = make_app(config=config(), runner=FakeRunner(["Ahoy."]), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        burst(app, "Hi", "f3", "Ada", "tab", "A kind captain.", "ctrl+s", " there", "enter")
+        await wait_until(pilot, lambda: len(screen.session.turns) == 2 and not screen.generating)
+        assert screen.session.character == "Ada"
+        assert screen.session.system_prompt == "A kind captain."
+        assert screen.session.greeting == ""
+        assert [t.text for t in screen.session.turns] == ["Hi there", "Ahoy."]
+
+
+async def test_escape_in_a_burst_closes_the_dialog_and_the_rest_goes_to_the_prompt():
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        prompt = screen.query_one("#prompt", Input)
+        burst(app, "f2", "lost on purpose", "escape", "kept")
+        await wait_until(pilot, lambda: app.screen is screen and prompt.value == "kept")
+        assert screen.session.memory == ""
+
+
+async def test_a_mode_chosen_in_a_burst_then_text_for_the_new_mode():
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        assert screen.session.mode == "instruct"
+        prompt = screen.query_one("#prompt", Input)
+        # Mode list: chat, instruct, story, adventure; Enter closes the dialog in a message it sets off.
+        burst(app, "ctrl+o", "down", "enter", "Once upon a time")
+        await wait_until(pilot, lambda: prompt.value == "Once upon a time")
+        assert app.screen is screen
+        assert screen.session.mode == "story"
+
+
+async def test_picking_and_editing_a_turn_in_one_burst():
+    app = make_app(config=config(), runner=FakeRunner(["Fine, thanks."]), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        burst(app, "How are you?", "enter")
+        await wait_until(pilot, lambda: len(screen.session.turns) == 2 and not screen.generating)
+        prompt = screen.query_one("#prompt", Input)
+        # F4 lists the turns (the last one chosen); Enter opens the editor from the list's callback.
+        burst(app, "f4", "up", "enter", "So, ", "ctrl+s", "next")
+        await wait_until(pilot, lambda: app.screen is screen and prompt.value == "next")
+        assert [t.text for t in screen.session.turns] == ["So, How are you?", "Fine, thanks."]
+
+
+async def test_the_command_palette_and_the_keys_dialog_take_what_is_typed_behind_them():
+    from textual.command import CommandPalette
+
+    app = make_app(config=config(), runner=FakeRunner(), start="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        prompt = screen.query_one("#prompt", Input)
+        burst(app, "ctrl+p", "memo")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                         and app.screen.query_one(Input).value == "memo")
+        burst(app, "escape", "abc", "f1", "escape", "de")
+        await wait_until(pilot, lambda: app.screen is screen and prompt.value == "abcde")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -220,3 +220,16 @@ def resolve_endpoint(value: str, configured: Iterable[Endpoint], model: str = ""
     if chosen is None:
         return endpoint_from_url(value, model=model)
     return chosen.with_model(model) if model else chosen
+
+
+def rename_endpoint(endpoints: Iterable[Endpoint], old: str, new: str) -> list[Endpoint]:
+    """The endpoints with the one called ``old`` called ``new``: refused if empty, unprintable or taken."""
+    new = new.strip()
+    if not new:
+        raise EndpointError("an endpoint needs a name")
+    if not new.isprintable():
+        raise EndpointError("an endpoint's name must be plain text (no control characters)")
+    endpoints = list(endpoints)
+    if new != old and any(endpoint.name == new for endpoint in endpoints):
+        raise EndpointError(f"there is already an endpoint called {new}")
+    return [replace(endpoint, name=new) if endpoint.name == old else endpoint for endpoint in endpoints]

@@ -25,6 +25,7 @@ from tui_llm.ui.screens import registered_screens
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.screens.starter import StarterScreen
+from tui_llm.ui.typeahead import TypeAhead
 
 if TYPE_CHECKING:
     from tui_llm.ui.screens.catalog import CatalogScreen
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 QUIT_CONFIRM_SECONDS = 3.0
 
 
-class TuiLlmApp(App):
+class TuiLlmApp(TypeAhead, App):
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ScreenCommands}
     TITLE = "tui-llm"

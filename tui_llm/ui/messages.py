@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from tui_llm.chat.sessions import SessionSummary
     from tui_llm.engine.sampler import SamplerPreset
+    from tui_llm.hub.downloads import DownloadProgress
     from tui_llm.hub.queue import JobStatus
     from tui_llm.models.local import LocalModel
     from tui_llm.prompts.templates import PromptTemplate, TemplateLibrary
@@ -30,6 +31,17 @@ class StarterLog(Message):
     def __init__(self, line: str) -> None:
         super().__init__()
         self.line = line
+
+
+class StarterProgress(Message):
+    """The starter's bytes so far; a newer one replaces a pending one."""
+
+    def __init__(self, progress: "DownloadProgress") -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StarterProgress)
 
 
 class StarterReady(Message):

@@ -66,7 +66,8 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
                         area.styles.height = field.lines + 2
                         yield area
                     else:
-                        yield OrderedInput(field.value, id=f"field-{field.key}")
+                        # The cursor waits at the end: typing adds to the text instead of replacing it.
+                        yield OrderedInput(field.value, id=f"field-{field.key}", select_on_focus=False)
             yield Static(
                 "Ctrl+S saves · Esc cancels · Tab (or Enter) moves on", id="fields-hint"
             )

@@ -180,13 +180,13 @@ class DownloadsScreen(Screen):
     def action_retry(self) -> None:
         job = self.selected()
         if job is None:
-            return
-        if job.state in (FAILED, CANCELLED):
+            self.notify("Nothing to retry: there are no downloads here.", timeout=4)
+        elif job.state in (FAILED, CANCELLED):
             self.queue.retry(job.id)
             self.notify(f"Retrying {job.name}: it resumes from the bytes kept.", timeout=4)
         else:
-            self.notify(f"{job.name} is {job.state}: only failed or cancelled downloads are retried.",
-                        timeout=4)
+            self.notify(f"Nothing to retry: {job.name} is {STATE_WORDS[job.state]}; "
+                        "only failed or cancelled downloads are retried.", timeout=4)
 
     def action_clear_ended(self) -> None:
         """Remove the failed and cancelled rows."""

@@ -7,6 +7,8 @@ environment variable that holds its key, never the key.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,9 +17,11 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_llm.config import ConfigError, save_config
-from tui_llm.engine.endpoints import Endpoint, EndpointError, resolve_endpoint
+from tui_llm.engine.endpoints import Endpoint, EndpointError, rename_endpoint, resolve_endpoint
 from tui_llm.engine.remote import RemoteRunner
 from tui_llm.engine.remote_errors import RemoteError
+from tui_llm.ui.dialogs.choice import ChoiceDialog
+from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.widgets.ordered_input import OrderedInput
 
@@ -45,6 +49,8 @@ class EndpointsScreen(Screen):
         Binding("escape", "back", "Back", id="endpoints.back"),
         Binding("ctrl+s", "save", "Save endpoint", id="endpoints.save"),
         Binding("ctrl+r", "reconnect", "Reconnect", id="endpoints.reconnect"),
+        Binding("f2", "rename", "Rename", id="endpoints.rename"),
+        Binding("delete", "delete", "Delete", id="endpoints.delete"),
     ]
 
     def __init__(self) -> None:
@@ -85,12 +91,15 @@ class EndpointsScreen(Screen):
 
     def refresh_endpoints(self) -> None:
         menu = self.query_one("#endpoint-list", OptionList)
+        keep = menu.highlighted or 0
         menu.clear_options()
         for index, endpoint in enumerate(self.configured):
             menu.add_option(Option(describe_endpoint(endpoint), id=str(index)))
         menu.display = bool(self.configured)
         if self.configured:
-            menu.highlighted = 0
+            menu.highlighted = min(keep, len(self.configured) - 1)
+        elif menu.has_focus:
+            self.query_one("#endpoint-url", Input).focus()
 
     def _set_status(self, text: str) -> None:
         self.status = text
@@ -168,6 +177,69 @@ class EndpointsScreen(Screen):
     def action_reconnect(self) -> None:
         if self.endpoint is not None:
             self.connect(self.endpoint)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("rename", "delete"):
+            # Delete in the URL field deletes a character, never an endpoint.
+            menu = self.query_one("#endpoint-list", OptionList)
+            return menu.has_focus or (None if self.configured else False)
+        return True
+
+    def _highlighted(self) -> Endpoint | None:
+        index = self.query_one("#endpoint-list", OptionList).highlighted
+        configured = self.configured
+        return configured[index] if index is not None and 0 <= index < len(configured) else None
+
+    def action_rename(self) -> None:
+        endpoint = self._highlighted()
+        if endpoint is None:
+            return
+        self.app.push_screen(FieldsDialog("Rename endpoint", [Field("name", "Name", endpoint.name)]),
+                             lambda values: self._renamed(endpoint, values))
+
+    def _renamed(self, endpoint: Endpoint, values: dict[str, object] | None) -> None:
+        if not values:
+            return
+        try:
+            renamed = rename_endpoint(self.configured, endpoint.name, str(values["name"]))
+        except EndpointError as exc:
+            self._set_status(f"Not renamed: {exc}")
+            return
+        name = str(values["name"]).strip()
+        if self._store(renamed):
+            if self.endpoint is not None and self.endpoint.name == endpoint.name:
+                self.endpoint = replace(self.endpoint, name=name)
+            self._set_status(f"Renamed {endpoint.name} to {name} in config.toml.")
+
+    def action_delete(self) -> None:
+        endpoint = self._highlighted()
+        if endpoint is None:
+            return
+        question = f"Delete the endpoint {endpoint.name} ({endpoint.shown_url}) from config.toml?"
+        self.app.push_screen(
+            ChoiceDialog(question, [("keep", "No, keep it"), ("delete", "Yes, delete it")]),
+            lambda choice: self._deleted(endpoint, choice),
+        )
+
+    def _deleted(self, endpoint: Endpoint, choice: str | None) -> None:
+        if choice != "delete":
+            self._set_status(f"Kept {endpoint.name}.")
+            return
+        if self._store([e for e in self.configured if e is not endpoint]):
+            self._set_status(f"Deleted {endpoint.name} from config.toml.")
+
+    def _store(self, endpoints: list[Endpoint]) -> bool:
+        """Save ``endpoints`` to config.toml; on failure keep the old ones and say why."""
+        config = self.app.config
+        before, config.endpoints = config.endpoints, endpoints
+        try:
+            save_config(config)
+        except (ConfigError, OSError) as exc:
+            config.endpoints = before
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return False
+        self.refresh_endpoints()
+        return True
 
     def action_save(self) -> None:
         endpoint = self.endpoint

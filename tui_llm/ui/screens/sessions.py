@@ -24,17 +24,23 @@ from tui_llm.chat.sessions import (
     load_session,
     rename_session,
 )
+from tui_llm.models.info import short_model_name
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.messages import SessionsListed
 
 
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def summary_line(summary: SessionSummary) -> str:
+    """Title, mode, model and when, in the 74 columns the list has at 80x24."""
     if not summary.ok:
-        return f"! {summary.path.name}: cannot be read (kept as is)"
-    title = summary.title if len(summary.title) <= 38 else summary.title[:37] + "…"
+        return _fit(f"! {summary.path.name}: cannot be read (kept as is)", 74)
     when = summary.updated[:16].replace("T", " ")
-    return f"{title:<38} {summary.mode:<9} {summary.turns:>3} turns  {when}"
+    model = _fit(short_model_name(summary.model), 16) if summary.model else "-"
+    return f"{_fit(summary.title, 30):<30} {summary.mode:<9} {model:<16} {when}"
 
 
 class SessionsScreen(Screen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tui_llm.chat.sessions import Session
 from tui_llm.engine.contract import GenerationStats
+from tui_llm.models.info import short_model_name
 
 PLACEHOLDERS = {
     "chat": "Say something · Enter sends · Esc stops",
@@ -15,7 +16,7 @@ STORY_INPUT = "Write story text · Enter sends · Ctrl+T: action"
 
 
 def title_line(model: str, session: Session) -> str:
-    parts = ["tui-llm", model, session.mode]
+    parts = ["tui-llm", short_model_name(model), session.mode]
     if session.mode == "chat" and session.character.strip():
         parts.append(f"with {session.character.strip()}")
     return " · ".join(p for p in parts if p)
@@ -32,7 +33,7 @@ def input_look(mode: str, input_kind: str) -> tuple[str, str]:
 def status_line(model: str, session: Session, n_ctx: int, figures: GenerationStats | None) -> str:
     """The figures of the last reply on screen; None when they no longer describe it."""
     stats = figures or GenerationStats()
-    parts = [model or "no model", session.mode]
+    parts = [short_model_name(model) or "no model", session.mode]
     if n_ctx and figures is not None:
         parts.append(f"ctx {stats.context_used}/{n_ctx}")
     if stats.completion_tokens:
@@ -46,7 +47,7 @@ def status_line(model: str, session: Session, n_ctx: int, figures: GenerationSta
 
 def progress_line(model: str, mode: str, tokens: int, seconds: float) -> str:
     """While a reply streams: how much so far, how fast since its first token."""
-    parts = [model, mode, f"writing · {tokens} tokens"]
+    parts = [short_model_name(model), mode, f"writing · {tokens} tokens"]
     if tokens > 1 and seconds > 0:
         parts.append(f"{(tokens - 1) / seconds:.1f} tok/s")
     return " · ".join(parts)

@@ -41,6 +41,11 @@ class _InOrder:
         await super()._on_key(event)  # type: ignore[misc]
 
 
+def inserts_text(widget: object, event: events.Key) -> bool:
+    """Whether ``widget`` turns ``event`` into text itself (so it cannot move the focus)."""
+    return isinstance(widget, _InOrder) and widget._inserts(event)
+
+
 class OrderedInput(_InOrder, Input):
     def _inserts(self, event: events.Key) -> bool:
         return event.is_printable
