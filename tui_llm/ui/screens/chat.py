@@ -32,10 +32,12 @@ from tui_llm.ui.widgets.session_turn import SessionTurnView
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
 FLUSH_INTERVAL = 1 / 20
+# Modes whose replies are drawn as Markdown; story and adventure stay prose.
+MARKDOWN_MODES = ("chat", "instruct")
 
 
 def _session_view(entry: TranscriptEntry) -> SessionTurnView:
-    return SessionTurnView(entry.role, entry.text, entry.label or "")
+    return SessionTurnView(entry.role, entry.text, entry.label or "", markdown=entry.has_class("markdown"))
 
 
 class ChatScreen(ChatSetupActions, Screen):
@@ -198,6 +200,7 @@ class ChatScreen(ChatSetupActions, Screen):
         """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
         text = turn_display(turn, self.show_thoughts)
         view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view)
+        view.set_class(turn.role == "assistant" and self.session.mode in MARKDOWN_MODES, "markdown")
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
 

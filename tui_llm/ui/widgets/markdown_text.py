@@ -1,0 +1,176 @@
+"""A reply's Markdown as styled text, fit for a reply that grows 20 times a second.
+
+Each line is drawn from itself plus one piece of state (inside a fenced code
+block or not), so a line, once complete, is rendered once and kept; only the
+line still being written is rendered again on each update. A model's line
+breaks are kept as written (paragraph lines are not joined).
+
+The source is made visible first (``safe_text``), and styles are spans naming
+the view's component classes (``.md--code``...), never markup parsed from the
+reply, so ``[bold]`` in a reply stays literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual.content import Content, Span
+
+from tui_llm.safe_text import visible
+
+STYLES = (
+    "md--strong", "md--emphasis", "md--strike", "md--inline-code", "md--code", "md--gutter",
+    "md--fence", "md--heading", "md--heading-1", "md--bullet", "md--quote", "md--rule",
+)
+GUTTER = "▎ "
+BULLETS = ("•", "◦", "▪")
+RULE = "─" * 24
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(.*)$")
+_NUMBER = re.compile(r"^([ \t]*)(\d{1,9}[.)])[ \t]+(.*)$")
+_QUOTE = re.compile(r"^ {0,3}>[ \t]?(.*)$")
+_BLOCK_START = re.compile(r"^\s*(?:`{3}|~{3}|#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|>)")
+_INLINE = re.compile(
+    r"(?P<ticks>`+)(?P<code>.+?)(?P=ticks)"
+    r"|\*\*(?P<strong>[^\s*](?:.*?[^\s*])?)\*\*"
+    r"|(?<!\w)__(?P<strong2>[^\s_](?:.*?[^\s_])?)__(?!\w)"
+    r"|(?<![\w*])\*(?P<em>[^\s*](?:.*?[^\s*])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<em2>[^\s_](?:.*?[^\s_])?)_(?![\w_])"
+    r"|~~(?P<strike>[^\s~](?:.*?[^\s~])?)~~"
+)
+_NESTED = (("strong", "md--strong"), ("strong2", "md--strong"), ("em", "md--emphasis"),
+           ("em2", "md--emphasis"), ("strike", "md--strike"))
+
+
+def starts_with_block(source: str) -> bool:
+    """Whether the reply opens with a heading, list, quote or code: then a label stands on its own line."""
+    return bool(_BLOCK_START.match(source))
+
+
+class _Line:
+    """One rendered line: its text and spans, offsets from the line's start."""
+
+    __slots__ = ("text", "spans")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.spans: list[Span] = []
+
+    def add(self, text: str, *styles: str) -> None:
+        if not text:
+            return
+        start = len(self.text)
+        self.text += text
+        for style in styles:
+            self.spans.append(Span(start, len(self.text), "." + style))
+
+    def inline(self, text: str, *styles: str) -> None:
+        """``text`` with its emphasis, strong, strike-through and `code` spans."""
+        position = 0
+        for match in _INLINE.finditer(text):
+            self.add(text[position:match.start()], *styles)
+            position = match.end()
+            if match.group("ticks") is not None:
+                code = match.group("code")
+                if len(code) > 2 and code[0] == code[-1] == " ":
+                    code = code[1:-1]
+                self.add(code, *styles, "md--inline-code")
+                continue
+            for group, style in _NESTED:
+                inner = match.group(group)
+                if inner is not None:
+                    start = len(self.text)
+                    self.inline(inner, *styles)
+                    if len(self.text) > start:
+                        self.spans.append(Span(start, len(self.text), "." + style))
+                    break
+        self.add(text[position:], *styles)
+
+
+def render_line(line: str, fence: str) -> tuple[_Line | None, str]:
+    """A source line (no newline) inside ``fence`` ('' outside code): what it shows, and the fence after it.
+
+    None: the line shows nothing (a closing fence, or an opening one without a language).
+    """
+    out = _Line()
+    opening = _FENCE.match(line)
+    if fence:
+        stripped = line.strip()
+        if opening and stripped[0] == fence[0] and len(opening.group(1)) >= len(fence) \
+                and stripped == opening.group(1):
+            return None, ""
+        out.add(GUTTER, "md--gutter")
+        out.add(line.expandtabs(4), "md--code")
+        return out, fence
+    if opening:
+        language = opening.group(2)
+        if not language:
+            return None, opening.group(1)
+        out.add(GUTTER, "md--gutter")
+        out.add(language, "md--fence")
+        return out, opening.group(1)
+    if heading := _HEADING.match(line):
+        level = len(heading.group(1))
+        out.inline(heading.group(2), "md--heading-1" if level == 1 else "md--heading")
+    elif _RULE.match(line):
+        out.add(RULE, "md--rule")
+    elif bullet := _BULLET.match(line):
+        indent = bullet.group(1).expandtabs(4)
+        out.add(indent)
+        out.add(BULLETS[min(len(indent) // 2, len(BULLETS) - 1)] + " ", "md--bullet")
+        out.inline(bullet.group(2))
+    elif number := _NUMBER.match(line):
+        out.add(number.group(1).expandtabs(4))
+        out.add(number.group(2) + " ", "md--bullet")
+        out.inline(number.group(3))
+    elif quote := _QUOTE.match(line):
+        out.add("▌ ", "md--gutter")
+        out.inline(quote.group(1), "md--quote")
+    else:
+        out.inline(line.expandtabs(4))
+    return out, ""
+
+
+class MarkdownText:
+    """Renders a growing reply; only the lines added since the last call are parsed."""
+
+    def __init__(self) -> None:
+        self._head = ""
+        self._source = ""
+        self._fence = ""
+        self._text = ""
+        self._spans: list[Span] = []
+
+    def _reset(self, head: str, head_style: str) -> None:
+        self._head, self._source, self._fence = head, "", ""
+        self._text = head
+        self._spans = [Span(0, len(head), head_style)] if head and head_style else []
+
+    def _append(self, line: _Line | None, newline: bool) -> tuple[str, list[Span]]:
+        if line is None:
+            return "", []
+        offset = len(self._text)
+        spans = [Span(offset + start, offset + end, style) for start, end, style in line.spans]
+        return line.text + ("\n" if newline else ""), spans
+
+    def render(self, source: str, head: str = "", head_style: str = "") -> Content:
+        """``source`` as Markdown after ``head`` (a speaker's label, drawn in ``head_style``)."""
+        source = visible(source)
+        if head != self._head or not source.startswith(self._source):
+            self._reset(head, head_style)
+        complete = source.rfind("\n") + 1
+        if complete > len(self._source):
+            for line in source[len(self._source):complete - 1].split("\n"):
+                rendered, self._fence = render_line(line, self._fence)
+                text, spans = self._append(rendered, True)
+                self._text += text
+                self._spans += spans
+            self._source = source[:complete]
+        rest = source[complete:]
+        if not rest:
+            return Content(self._text.removesuffix("\n"), list(self._spans), strip_control_codes=False)
+        text, spans = self._append(render_line(rest, self._fence)[0], False)
+        return Content(self._text + text, self._spans + spans, strip_control_codes=False)
