@@ -18,13 +18,26 @@ from textual.content import Content, Span
 
 from tui_llm.safe_text import visible
 
-STYLES = (
-    "md--strong", "md--emphasis", "md--strike", "md--inline-code", "md--code", "md--gutter",
-    "md--fence", "md--heading", "md--heading-1", "md--bullet", "md--quote", "md--rule",
-)
+# How each style looks, for any widget that draws these spans (they resolve by component class).
+_CSS = {
+    "md--strong": "text-style: bold;",
+    "md--emphasis": "text-style: italic;",
+    "md--strike": "text-style: strike;",
+    "md--inline-code": "color: $text-accent; background: $boost;",
+    "md--code": "color: $text-accent;",
+    "md--gutter": "color: $text-muted;",
+    "md--fence": "color: $text-muted; text-style: italic;",
+    "md--heading": "text-style: bold; color: $text-primary;",
+    "md--heading-1": "text-style: bold underline; color: $text-primary;",
+    "md--bullet": "text-style: bold; color: $text-primary;",
+    "md--quote": "text-style: italic; color: $text-muted;",
+    "md--rule": "color: $text-muted;",
+}
 GUTTER = "▎ "
 BULLETS = ("•", "◦", "▪")
 RULE = "─" * 24
+
+STYLES = tuple(_CSS)
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
@@ -43,6 +56,11 @@ _INLINE = re.compile(
 )
 _NESTED = (("strong", "md--strong"), ("strong2", "md--strong"), ("em", "md--emphasis"),
            ("em2", "md--emphasis"), ("strike", "md--strike"))
+
+
+def markdown_css(widget: str) -> str:
+    """CSS for ``widget``'s Markdown component classes."""
+    return "".join(f"\n{widget} > .{name} {{ {rules} }}" for name, rules in _CSS.items()) + "\n"
 
 
 def starts_with_block(source: str) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.content import Content, Span
 
 from tui_llm.safe_text import visible
-from tui_llm.ui.widgets.markdown_text import STYLES, MarkdownText, starts_with_block
-from tui_llm.ui.widgets.transcript import TurnView
+from tui_llm.ui.widgets.markdown_text import STYLES, MarkdownText, markdown_css, starts_with_block
+from tui_llm.ui.widgets.transcript import TranscriptEntry, TurnView
 
 
 class SessionTurnView(TurnView):
@@ -19,19 +20,7 @@ class SessionTurnView(TurnView):
     DEFAULT_CSS = """
     SessionTurnView.action { text-style: bold; color: $accent; margin-bottom: 1; }
     SessionTurnView.out-of-context { color: $text-disabled; }
-    SessionTurnView > .md--strong { text-style: bold; }
-    SessionTurnView > .md--emphasis { text-style: italic; }
-    SessionTurnView > .md--strike { text-style: strike; }
-    SessionTurnView > .md--inline-code { color: $text-accent; background: $boost; }
-    SessionTurnView > .md--code { color: $text-accent; }
-    SessionTurnView > .md--gutter { color: $text-muted; }
-    SessionTurnView > .md--fence { color: $text-muted; text-style: italic; }
-    SessionTurnView > .md--heading { text-style: bold; color: $text-primary; }
-    SessionTurnView > .md--heading-1 { text-style: bold underline; color: $text-primary; }
-    SessionTurnView > .md--bullet { text-style: bold; color: $text-primary; }
-    SessionTurnView > .md--quote { text-style: italic; color: $text-muted; }
-    SessionTurnView > .md--rule { color: $text-muted; }
-    """
+    """ + markdown_css("SessionTurnView")
 
     def __init__(self, role: str, text: str = "", label: str = "", markdown: bool = False) -> None:
         self.label = label
@@ -42,10 +31,7 @@ class SessionTurnView(TurnView):
         if self._markdown is None:
             self.update(turn_text(self.role, self.text, self.label))
             return
-        head = ""
-        if self.label:
-            head = f"{self.label}:" + ("\n" if starts_with_block(self.text) else " ")
-        self.update(self._markdown.render(self.text, head, "bold"))
+        self.update(self._markdown.render(self.text, reply_head(self.label, self.text), "bold"))
 
     def set_label(self, label: str) -> None:
         self.label = label
@@ -64,3 +50,20 @@ def turn_text(role: str, text: str, label: str) -> Text:
             body.append(f"{label}: ", style="bold")
         body.append(text)
     return body
+
+
+def reply_head(label: str, text: str) -> str:
+    """The speaker's label before a Markdown reply: on a line of its own when a block opens the reply."""
+    if not label:
+        return ""
+    return f"{label}:" + ("\n" if starts_with_block(text) else " ")
+
+
+def session_content(entry: TranscriptEntry) -> Content | None:
+    """What the transcript's history draws for a styled turn, as ``SessionTurnView`` draws it."""
+    if entry.role == "assistant" and entry.has_class("markdown"):
+        return MarkdownText().render(entry.text, reply_head(entry.label or "", entry.text), "bold")
+    if entry.role == "user" and entry.label == "":
+        text = visible(entry.text).expandtabs(4)
+        return Content(text, [Span(0, len(text), "italic")])
+    return None
