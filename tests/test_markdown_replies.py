@@ -101,6 +101,29 @@ def test_rendering_a_reply_as_it_grows_gives_what_rendering_it_whole_gives():
         assert growing.render(source, "Model: ", "bold") == MarkdownText().render(source, "Model: ", "bold")
 
 
+@pytest.mark.parametrize("width", [12, 40, 80])
+def test_drawing_line_by_line_with_kept_strips_gives_what_drawing_the_whole_gives(width):
+    from textual.style import Style
+    from textual.visual import RenderOptions
+
+    from tui_llm.ui.widgets.lines_visual import LinesVisual, StripCache
+
+    looks = {".md--strong": Style(bold=True), ".md--code": Style(italic=True)}
+    options = RenderOptions(lambda name: looks.get(name, Style.parse(name) if name[:1] != "." else Style()), {})
+    renderer, cache = MarkdownText(), StripCache()
+    source = ""
+    for piece in PIECES:
+        source += piece
+        lines = renderer.lines(source, "Model: ", "bold")
+        visual = LinesVisual(lines, cache)
+        whole = Content("\n").join(lines)
+        assert visual.get_height({}, width) == whole.get_height({}, width)
+        drawn = visual.render_strips(width, None, Style(), options)
+        assert [strip.text for strip in drawn] == [strip.text for strip in whole.render_strips(width, None, Style(), options)]
+        assert drawn == whole.render_strips(width, None, Style(), options)
+    assert len(cache.strips) == len(lines)
+
+
 def test_a_reply_that_is_rewritten_is_rendered_afresh():
     text = MarkdownText()
     text.render("```\ncode\n")

@@ -153,42 +153,60 @@ def render_line(line: str, fence: str) -> tuple[_Line | None, str]:
 
 
 class MarkdownText:
-    """Renders a growing reply; only the lines added since the last call are parsed."""
+    """Renders a growing reply; only the lines added since the last call are parsed.
+
+    ``lines`` gives one ``Content`` per line drawn; every line but the one still
+    being written is the same object from call to call, so what is drawn of it
+    can be kept too (``LinesVisual``).
+    """
 
     def __init__(self) -> None:
-        self._head = ""
+        self._head: tuple[str, str] | None = None
         self._source = ""
         self._fence = ""
-        self._text = ""
-        self._spans: list[Span] = []
+        self._lines: list[Content] = []
 
     def _reset(self, head: str, head_style: str) -> None:
-        self._head, self._source, self._fence = head, "", ""
-        self._text = head
-        self._spans = [Span(0, len(head), head_style)] if head and head_style else []
+        self._head, self._source, self._fence = (head, head_style), "", ""
+        self._lines = []
+        if head.endswith("\n"):
+            self._lines.append(self._content(head[:-1], [Span(0, len(head) - 1, head_style)]))
 
-    def _append(self, line: _Line | None, newline: bool) -> tuple[str, list[Span]]:
+    def _line(self, line: _Line | None) -> Content | None:
+        """The line as content, after the speaker's label when it is the first."""
         if line is None:
-            return "", []
-        offset = len(self._text)
-        spans = [Span(offset + start, offset + end, style) for start, end, style in line.spans]
-        return line.text + ("\n" if newline else ""), spans
+            return None
+        head, head_style = self._head or ("", "")
+        if self._lines or not head or head.endswith("\n"):
+            return self._content(line.text, line.spans)
+        offset = len(head)
+        spans = [Span(0, offset, head_style)] if head_style else []
+        spans += [Span(offset + start, offset + end, style) for start, end, style in line.spans]
+        return self._content(head + line.text, spans)
 
-    def render(self, source: str, head: str = "", head_style: str = "") -> Content:
-        """``source`` as Markdown after ``head`` (a speaker's label, drawn in ``head_style``)."""
+    @staticmethod
+    def _content(text: str, spans: list[Span]) -> Content:
+        return Content(text, spans, strip_control_codes=False)
+
+    def lines(self, source: str, head: str = "", head_style: str = "") -> list[Content]:
+        """``source`` as Markdown after ``head`` (a speaker's label, drawn in ``head_style``), line by line."""
         source = visible(source)
-        if head != self._head or not source.startswith(self._source):
+        if (head, head_style) != self._head or not source.startswith(self._source):
             self._reset(head, head_style)
         complete = source.rfind("\n") + 1
         if complete > len(self._source):
             for line in source[len(self._source):complete - 1].split("\n"):
                 rendered, self._fence = render_line(line, self._fence)
-                text, spans = self._append(rendered, True)
-                self._text += text
-                self._spans += spans
+                content = self._line(rendered)
+                if content is not None:
+                    self._lines.append(content)
             self._source = source[:complete]
         rest = source[complete:]
-        if not rest:
-            return Content(self._text.removesuffix("\n"), list(self._spans), strip_control_codes=False)
-        text, spans = self._append(render_line(rest, self._fence)[0], False)
-        return Content(self._text + text, self._spans + spans, strip_control_codes=False)
+        last = self._line(render_line(rest, self._fence)[0]) if rest else None
+        if last is None and not self._lines and head:
+            last = self._content(head, [Span(0, len(head), head_style)] if head_style else [])
+        return self._lines + [last] if last is not None else list(self._lines)
+
+    def render(self, source: str, head: str = "", head_style: str = "") -> Content:
+        """The same, as one ``Content``."""
+        return Content("\n").join(self.lines(source, head, head_style))

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.content import Content, Span
 
 from tui_llm.safe_text import visible
+from tui_llm.ui.widgets.lines_visual import LinesVisual, StripCache
 from tui_llm.ui.widgets.markdown_text import STYLES, MarkdownText, markdown_css, starts_with_block
 from tui_llm.ui.widgets.transcript import TranscriptEntry, TurnView
 
@@ -25,13 +26,15 @@ class SessionTurnView(TurnView):
     def __init__(self, role: str, text: str = "", label: str = "", markdown: bool = False) -> None:
         self.label = label
         self._markdown = MarkdownText() if markdown and role == "assistant" else None
+        self._strips = StripCache()
         super().__init__(role, text)
 
     def _render_text(self) -> None:
         if self._markdown is None:
             self.update(turn_text(self.role, self.text, self.label))
             return
-        self.update(self._markdown.render(self.text, reply_head(self.label, self.text), "bold"))
+        lines = self._markdown.lines(self.text, reply_head(self.label, self.text), "bold")
+        self.update(LinesVisual(lines, self._strips))
 
     def set_label(self, label: str) -> None:
         self.label = label
