@@ -130,6 +130,15 @@ def test_a_reply_that_is_rewritten_is_rendered_afresh():
     assert text.render("plain **bold**").plain == "plain bold"
 
 
+def test_tabs_are_expanded_and_a_very_long_line_is_drawn_plain():
+    from tui_llm.ui.widgets.markdown_text import LONG_LINE
+
+    assert MarkdownText().render("- a\tb\n```\n\tcode\n```").plain == "• a b\n▎     code"
+    long_line = "**a** " * (LONG_LINE // 6 + 1)
+    drawn = MarkdownText().render(long_line)
+    assert drawn.plain == long_line and not drawn.spans
+
+
 def test_markup_stays_literal_and_control_characters_are_made_visible():
     drawn = MarkdownText().render("[bold red]hi[/] \x1b[2Jgone \x07 **[b]x[/b]**")
     assert drawn.plain == "[bold red]hi[/] gone ␇ [b]x[/b]"

@@ -46,13 +46,18 @@ _BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(.*)$")
 _NUMBER = re.compile(r"^([ \t]*)(\d{1,9}[.)])[ \t]+(.*)$")
 _QUOTE = re.compile(r"^ {0,3}>[ \t]?(.*)$")
 _BLOCK_START = re.compile(r"^\s*(?:`{3}|~{3}|#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|>)")
+# Emphasis spans at most SPAN characters, and lines over LONG_LINE are drawn plain:
+# a line full of unmatched markers then costs little, though the line being written
+# is parsed again on every update.
+SPAN = 160
+LONG_LINE = 3000
 _INLINE = re.compile(
-    r"(?P<ticks>`+)(?P<code>.+?)(?P=ticks)"
-    r"|\*\*(?P<strong>[^\s*](?:.*?[^\s*])?)\*\*"
-    r"|(?<!\w)__(?P<strong2>[^\s_](?:.*?[^\s_])?)__(?!\w)"
-    r"|(?<![\w*])\*(?P<em>[^\s*](?:.*?[^\s*])?)\*(?![\w*])"
-    r"|(?<![\w_])_(?P<em2>[^\s_](?:.*?[^\s_])?)_(?![\w_])"
-    r"|~~(?P<strike>[^\s~](?:.*?[^\s~])?)~~"
+    r"(?P<ticks>`+)(?P<code>.{1,%(n)d}?)(?P=ticks)"
+    r"|\*\*(?P<strong>[^\s*](?:.{0,%(n)d}?[^\s*])?)\*\*"
+    r"|(?<!\w)__(?P<strong2>[^\s_](?:.{0,%(n)d}?[^\s_])?)__(?!\w)"
+    r"|(?<![\w*])\*(?P<em>[^\s*](?:.{0,%(n)d}?[^\s*])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<em2>[^\s_](?:.{0,%(n)d}?[^\s_])?)_(?![\w_])"
+    r"|~~(?P<strike>[^\s~](?:.{0,%(n)d}?[^\s~])?)~~" % {"n": SPAN}
 )
 _NESTED = (("strong", "md--strong"), ("strong2", "md--strong"), ("em", "md--emphasis"),
            ("em2", "md--emphasis"), ("strike", "md--strike"))
@@ -87,6 +92,9 @@ class _Line:
 
     def inline(self, text: str, *styles: str) -> None:
         """``text`` with its emphasis, strong, strike-through and `code` spans."""
+        if len(text) > LONG_LINE:
+            self.add(text, *styles)
+            return
         position = 0
         for match in _INLINE.finditer(text):
             self.add(text[position:match.start()], *styles)
@@ -109,7 +117,7 @@ class _Line:
 
 
 def render_line(line: str, fence: str) -> tuple[_Line | None, str]:
-    """A source line (no newline) inside ``fence`` ('' outside code): what it shows, and the fence after it.
+    """A source line (no newline, no tab) inside ``fence`` ('' outside code): what it shows, and the fence after.
 
     None: the line shows nothing (a closing fence, or an opening one without a language).
     """
@@ -121,7 +129,7 @@ def render_line(line: str, fence: str) -> tuple[_Line | None, str]:
                 and stripped == opening.group(1):
             return None, ""
         out.add(GUTTER, "md--gutter")
-        out.add(line.expandtabs(4), "md--code")
+        out.add(line, "md--code")
         return out, fence
     if opening:
         language = opening.group(2)
@@ -136,19 +144,19 @@ def render_line(line: str, fence: str) -> tuple[_Line | None, str]:
     elif _RULE.match(line):
         out.add(RULE, "md--rule")
     elif bullet := _BULLET.match(line):
-        indent = bullet.group(1).expandtabs(4)
+        indent = bullet.group(1)
         out.add(indent)
         out.add(BULLETS[min(len(indent) // 2, len(BULLETS) - 1)] + " ", "md--bullet")
         out.inline(bullet.group(2))
     elif number := _NUMBER.match(line):
-        out.add(number.group(1).expandtabs(4))
+        out.add(number.group(1))
         out.add(number.group(2) + " ", "md--bullet")
         out.inline(number.group(3))
     elif quote := _QUOTE.match(line):
         out.add("▌ ", "md--gutter")
         out.inline(quote.group(1), "md--quote")
     else:
-        out.inline(line.expandtabs(4))
+        out.inline(line)
     return out, ""
 
 
@@ -190,7 +198,7 @@ class MarkdownText:
 
     def lines(self, source: str, head: str = "", head_style: str = "") -> list[Content]:
         """``source`` as Markdown after ``head`` (a speaker's label, drawn in ``head_style``), line by line."""
-        source = visible(source)
+        source = visible(source).expandtabs(4)
         if (head, head_style) != self._head or not source.startswith(self._source):
             self._reset(head, head_style)
         complete = source.rfind("\n") + 1
