@@ -180,9 +180,15 @@ async def test_a_streamed_markdown_reply_shows_code_lists_and_emphasis():
         assert code_style.color == style_of(open_code, "return x").color != style_of(prose, "Here is").color
         assert style_of(find_row(app, "Doubling"), "Doubling").bold
 
-        # Copy gives the reply as the model wrote it, Markdown and all.
+        # Copy gives the reply as the model wrote it, Markdown and all; the mouse, what is drawn.
         await pilot.press("ctrl+y")
         assert app.clipboard == REPLY
+        reply_view = screen._views[-1].view
+        reply_view.text_select_all()
+        await pilot.pause()
+        selected = screen.get_selected_text() or ""
+        assert selected.startswith("Model:\nDoubling\nHere is strong text") and "▎ def double(x):" in selected
+        assert selected.rstrip().endswith("▌ quoted")
 
 
 async def test_markup_and_control_characters_in_a_reply_stay_literal_and_visible():

@@ -32,6 +32,10 @@ class LinesVisual(Visual):
         self.lines = lines
         self.cache = cache
 
+    @property
+    def plain(self) -> str:
+        return "\n".join(line.plain for line in self.lines)
+
     def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
         if options.selection is not None or not width:
             return Content("\n").join(self.lines).render_strips(width, height, style, options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.content import Content, Span
+from textual.selection import Selection
 
 from tui_llm.safe_text import visible
 from tui_llm.ui.widgets.lines_visual import LinesVisual, StripCache
@@ -39,6 +40,13 @@ class SessionTurnView(TurnView):
     def set_label(self, label: str) -> None:
         self.label = label
         self._render_text()
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """Text selected with the mouse, as drawn (Copy reply gives the Markdown source)."""
+        visual = self._render()
+        if isinstance(visual, LinesVisual):
+            return selection.extract(visual.plain), "\n"
+        return super().get_selection(selection)
 
 
 def turn_text(role: str, text: str, label: str) -> Text:
