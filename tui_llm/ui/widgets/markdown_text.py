@@ -59,6 +59,7 @@ _INLINE = re.compile(
     r"|(?<![\w_])_(?P<em2>[^\s_](?:.{0,%(n)d}?[^\s_])?)_(?![\w_])"
     r"|~~(?P<strike>[^\s~](?:.{0,%(n)d}?[^\s~])?)~~" % {"n": SPAN}
 )
+_MARKER = re.compile(r"[*_`~]")
 _NESTED = (("strong", "md--strong"), ("strong2", "md--strong"), ("em", "md--emphasis"),
            ("em2", "md--emphasis"), ("strike", "md--strike"))
 
@@ -92,7 +93,7 @@ class _Line:
 
     def inline(self, text: str, *styles: str) -> None:
         """``text`` with its emphasis, strong, strike-through and `code` spans."""
-        if len(text) > LONG_LINE:
+        if len(text) > LONG_LINE or not _MARKER.search(text):
             self.add(text, *styles)
             return
         position = 0

@@ -8,21 +8,21 @@ from textual.selection import Selection
 
 from tui_llm.safe_text import visible
 from tui_llm.ui.widgets.lines_visual import LinesVisual, StripCache
-from tui_llm.ui.widgets.markdown_text import STYLES, MarkdownText, markdown_css, starts_with_block
+from tui_llm.ui.widgets.markdown_text import MarkdownText, starts_with_block
 from tui_llm.ui.widgets.transcript import TranscriptEntry, TurnView
 
 
 class SessionTurnView(TurnView):
     """``label`` names the speaker ('' for story prose, the player's in italics); actions show as ``> action``.
 
-    ``markdown``: the turn is a reply drawn as Markdown (chat and instruct modes).
+    ``markdown``: the turn is a reply drawn as Markdown (chat and instruct modes), in the
+    styles the ``Transcript`` declares.
     """
 
-    COMPONENT_CLASSES = set(STYLES)
     DEFAULT_CSS = """
     SessionTurnView.action { text-style: bold; color: $accent; margin-bottom: 1; }
     SessionTurnView.out-of-context { color: $text-disabled; }
-    """ + markdown_css("SessionTurnView")
+    """
 
     def __init__(self, role: str, text: str = "", label: str = "", markdown: bool = False) -> None:
         self.label = label

@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_llm.safe_text import visible
+from tui_llm.ui.widgets.markdown_text import STYLES, markdown_css
 from tui_llm.ui.widgets.transcript_history import TranscriptHistory
 
 ROLE_LABELS = {"user": "You", "assistant": "Model", "system": "System", "notice": "·"}
@@ -184,9 +185,12 @@ class TranscriptEntry:
         return prefix + visible(self.text).expandtabs(4), len(prefix), self.role == "action"
 
 class Transcript(VerticalScroll, can_focus=False):
+    """The turns; it declares the Markdown styles once for all of them (per turn, they cost start-up time)."""
+
+    COMPONENT_CLASSES = set(STYLES)
     DEFAULT_CSS = """
     Transcript { height: 1fr; scrollbar-size-vertical: 1; scrollbar-gutter: stable; }
-    """
+    """ + markdown_css("Transcript")
 
     def __init__(self, *children: Widget, **kwargs) -> None:
         super().__init__(*children, **kwargs)

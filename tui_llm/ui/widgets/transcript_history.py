@@ -20,7 +20,6 @@ from textual.style import Style as VisualStyle
 from textual.widget import Widget
 
 from tui_llm.ui.widgets.line_wrap import text_cells, wrap_text
-from tui_llm.ui.widgets.markdown_text import STYLES, markdown_css
 
 # Textual keeps every line a widget has drawn until it refreshes; the history lets go
 # after this many, so scrolling through a long session does not pile up memory (and GC time).
@@ -50,7 +49,6 @@ class TranscriptHistory(Widget):
         "transcript-history--action",
         "transcript-history--other",
         "transcript-history--out-of-context",
-        *STYLES,
     }
     DEFAULT_CSS = """
     TranscriptHistory { height: auto; }
@@ -60,7 +58,7 @@ class TranscriptHistory(Widget):
     TranscriptHistory > .transcript-history--notice { color: $text-muted; text-style: italic; }
     TranscriptHistory > .transcript-history--action { color: $accent; text-style: bold; }
     TranscriptHistory > .transcript-history--out-of-context { color: $text-disabled; }
-    """ + markdown_css("TranscriptHistory")
+    """
 
     def __init__(self) -> None:
         super().__init__()
