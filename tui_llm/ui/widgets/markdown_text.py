@@ -218,4 +218,10 @@ class MarkdownText:
 
     def render(self, source: str, head: str = "", head_style: str = "") -> Content:
         """The same, as one ``Content``."""
-        return Content("\n").join(self.lines(source, head, head_style))
+        lines = self.lines(source, head, head_style)
+        spans: list[Span] = []
+        offset = 0
+        for line in lines:
+            spans += [Span(offset + start, offset + end, style) for start, end, style in line.spans]
+            offset += len(line.plain) + 1
+        return self._content("\n".join(line.plain for line in lines), spans)
