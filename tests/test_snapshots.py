@@ -191,9 +191,9 @@ def test_sessions(snap_compare):
     assert snap_compare(pinned_app(), run_before=open_registered("sessions", lambda s: s.loaded))
 
 
-def compare_a_scripted_chat(snap_compare) -> bool:
+def compare_a_scripted_chat(snap_compare, reply: str = "Hello! The fox is quick and the dog is lazy.") -> bool:
     """The chat screen after one question and its scripted reply."""
-    runner = FakeRunner(replies=["Hello! The fox is quick and the dog is lazy."])
+    runner = FakeRunner(replies=[reply])
 
     async def run_before(pilot: Pilot) -> None:
         await at_home(pilot)
@@ -207,6 +207,23 @@ def compare_a_scripted_chat(snap_compare) -> bool:
 
 def test_chat_with_a_scripted_reply(snap_compare):
     assert compare_a_scripted_chat(snap_compare)
+
+
+MARKDOWN_REPLY = """## The fox
+The fox is **quick**, the dog *lazy*; call `jump()`:
+
+```python
+def jump(fox):
+    return fox.over(dog)  # [not markup]
+```
+- quick
+- brown
+  1. nested
+> a quote"""
+
+
+def test_chat_markdown_reply(snap_compare):
+    assert compare_a_scripted_chat(snap_compare, MARKDOWN_REPLY)
 
 
 def test_starter(snap_compare):

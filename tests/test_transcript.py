@@ -15,9 +15,8 @@ from tui_llm.ui.widgets.transcript import (
     Transcript,
     TranscriptEntry,
     TurnView,
-    wrap_line,
-    wrap_text,
 )
+from tui_llm.ui.widgets.line_wrap import wrap_line, wrap_text
 
 
 class TranscriptApp(App):

@@ -31,14 +31,16 @@ from tui_llm.ui.screens.chat_setup import ChatSetupActions
 from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
 from tui_llm.ui.widgets.ordered_input import PromptInput
 from tui_llm.ui.widgets.reply_draft import ReplyDraft, turn_display
-from tui_llm.ui.widgets.session_turn import SessionTurnView
+from tui_llm.ui.widgets.session_turn import SessionTurnView, session_content
 from tui_llm.ui.widgets.transcript import Transcript, TranscriptEntry
 
 FLUSH_INTERVAL = 1 / 20
+# Modes whose replies are drawn as Markdown; story and adventure stay prose.
+MARKDOWN_MODES = ("chat", "instruct")
 
 
 def _session_view(entry: TranscriptEntry) -> SessionTurnView:
-    return SessionTurnView(entry.role, entry.text, entry.label or "")
+    return SessionTurnView(entry.role, entry.text, entry.label or "", markdown=entry.has_class("markdown"))
 
 
 class ChatScreen(ChatSetupActions, Screen):
@@ -231,7 +233,8 @@ class ChatScreen(ChatSetupActions, Screen):
     def _make_view(self, turn: Turn) -> TranscriptEntry:
         """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
         text = turn_display(turn, self.show_thoughts)
-        view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view)
+        view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view, session_content)
+        view.set_class(turn.role == "assistant" and self.session.mode in MARKDOWN_MODES, "markdown")
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
 

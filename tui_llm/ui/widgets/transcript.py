@@ -12,33 +12,23 @@ a few lines of the history.
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
-from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.geometry import Size
-from textual.strip import Strip
+from textual.content import Content
 from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_llm.safe_text import visible
+from tui_llm.ui.widgets.markdown_text import STYLES, markdown_css
+from tui_llm.ui.widgets.transcript_history import TranscriptHistory
 
 ROLE_LABELS = {"user": "You", "assistant": "Model", "system": "System", "notice": "·"}
 # Widgets kept for the newest turns: folding starts above TAIL_MAX, down to TAIL_KEEP.
 TAIL_KEEP = 40
 TAIL_MAX = 60
-# Textual keeps every line a widget has drawn until it refreshes; the history lets go
-# after this many, so scrolling through a long session does not pile up memory (and GC time).
-HISTORY_CACHED_LINES = 600
-# Turns with no bottom margin (the others are followed by a blank line).
-TIGHT_ROLES = {"notice"}
-_TOKEN = re.compile(r"\s+|\S+")
 
 
 def turn_prefix(role: str, label: str | None) -> str:
@@ -104,6 +94,8 @@ class TurnView(Static):
 
 
 ViewFactory = Callable[["TranscriptEntry"], TurnView]
+# How the history draws a turn whose look is more than its text (None: as plain text).
+ContentFactory = Callable[["TranscriptEntry"], "Content | None"]
 
 
 def plain_view(entry: "TranscriptEntry") -> TurnView:
@@ -114,7 +106,8 @@ class TranscriptEntry:
     """One turn of a transcript, drawn by a ``TurnView`` or by the history.
 
     ``label`` None means the role's default label (``ROLE_LABELS``); ``make_view``
-    builds the widget when the turn is among the newest ones.
+    builds the widget when the turn is among the newest ones, ``make_content`` what
+    the history draws of a styled turn (both must look the same).
     """
 
     def __init__(
@@ -123,11 +116,13 @@ class TranscriptEntry:
         text: str = "",
         label: str | None = None,
         make_view: ViewFactory = plain_view,
+        make_content: ContentFactory | None = None,
     ) -> None:
         self.role = role
         self.text = text
         self.label = label
         self.make_view = make_view
+        self.make_content = make_content
         self.classes: set[str] = set()
         self.view: TurnView | None = None
         self.transcript: Transcript | None = None
@@ -181,216 +176,21 @@ class TranscriptEntry:
         if self.transcript is not None:
             self.transcript.history.entry_changed(self)
 
+    def styled(self) -> Content | None:
+        return self.make_content(self) if self.make_content is not None else None
+
     def content(self) -> tuple[str, int, bool]:
         """The turn as plain text, how many leading characters are bold, and whether all are."""
         prefix = turn_prefix(self.role, self.label)
         return prefix + visible(self.text).expandtabs(4), len(prefix), self.role == "action"
 
-
-def _cells(text: str) -> int:
-    return len(text) if text.isascii() else cell_len(text)
-
-
-def _cut(line: str, start: int, cells: int) -> int:
-    """The index in ``line`` where ``cells`` cells from ``start`` end (at least one character)."""
-    if line.isascii():
-        return start + max(cells, 1)
-    end, used = start, 0
-    while end < len(line):
-        size = cell_len(line[end])
-        if used + size > cells and end > start:
-            break
-        used += size
-        end += 1
-    return end
-
-
-def wrap_line(line: str, width: int) -> list[tuple[int, int]]:
-    """Greedy word wrap of one line (no newlines) to ``width`` cells, as (start, end) spans.
-
-    Spaces where a line breaks are dropped; a word longer than the width is cut.
-    """
-    if _cells(line) <= width:
-        return [(0, len(line))]
-    spans: list[tuple[int, int]] = []
-    start = used = 0
-    for match in _TOKEN.finditer(line):
-        token_start, token_end = match.span()
-        size = _cells(match.group())
-        if used + size <= width:
-            used += size
-            continue
-        if match.group().isspace():
-            spans.append((start, token_start))
-            start, used = token_end, 0
-            continue
-        if used:
-            spans.append((start, token_start))
-            start, used = token_start, 0
-        while size > width:
-            cut = _cut(line, start, width)
-            spans.append((start, cut))
-            start = cut
-            size = _cells(line[start:token_end])
-        used = size
-    spans.append((start, len(line)))
-    return spans
-
-
-def wrap_text(text: str, width: int) -> list[tuple[int, int]]:
-    """Spans of ``text`` (which may hold newlines) wrapped to ``width`` cells."""
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.split("\n"):
-        spans.extend((offset + start, offset + end) for start, end in wrap_line(line, width))
-        offset += len(line) + 1
-    return spans
-
-
-class TranscriptHistory(Widget):
-    """Older turns, drawn line by line: only the lines on screen are rendered."""
-
-    COMPONENT_CLASSES = {
-        "transcript-history--user",
-        "transcript-history--assistant",
-        "transcript-history--notice",
-        "transcript-history--action",
-        "transcript-history--other",
-        "transcript-history--out-of-context",
-    }
-    DEFAULT_CSS = """
-    TranscriptHistory { height: auto; }
-    TranscriptHistory > .transcript-history--user { color: $text; background: $boost; }
-    TranscriptHistory > .transcript-history--assistant { color: $text; }
-    TranscriptHistory > .transcript-history--other { color: $text; }
-    TranscriptHistory > .transcript-history--notice { color: $text-muted; text-style: italic; }
-    TranscriptHistory > .transcript-history--action { color: $accent; text-style: bold; }
-    TranscriptHistory > .transcript-history--out-of-context { color: $text-disabled; }
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: list[TranscriptEntry] = []
-        self._width = -1
-        self._spans: list[list[tuple[int, int]] | None] = []
-        self._starts: list[int] = []
-        self._total = 0
-        self._drawn = 0
-
-    # -- content --------------------------------------------------------
-    def set_entries(self, entries: Iterable[TranscriptEntry]) -> None:
-        self.entries = list(entries)
-        self._invalidate()
-
-    def extend(self, entries: Sequence[TranscriptEntry]) -> None:
-        self.entries.extend(entries)
-        if self._width > 0:
-            self._spans.extend(None for _ in entries)
-            self._measure()
-        self.refresh(layout=True)
-
-    def discard(self, entry: TranscriptEntry) -> None:
-        index = self.entries.index(entry)
-        del self.entries[index]
-        if self._width > 0:
-            del self._spans[index]
-            self._measure()
-        self.refresh(layout=True)
-
-    def entry_changed(self, entry: TranscriptEntry) -> None:
-        if self._width > 0:
-            self._spans[self.entries.index(entry)] = None
-            self._measure()
-        self.refresh(layout=True)
-
-    def _invalidate(self) -> None:
-        self._width = -1
-        self._spans = []
-        self._starts = []
-        self._total = 0
-        self.refresh(layout=True)
-
-    # -- measuring ------------------------------------------------------
-    def _text_width(self, width: int) -> int:
-        return max(width - 2, 1)  # one cell of padding each side, as TurnView
-
-    def _measure(self) -> None:
-        """Wrap what needs wrapping at the current width, and place every entry."""
-        text_width = self._text_width(self._width)
-        starts: list[int] = []
-        total = 0
-        for index, entry in enumerate(self.entries):
-            spans = self._spans[index]
-            if spans is None:
-                spans = self._spans[index] = wrap_text(entry.content()[0], text_width)
-            starts.append(total)
-            total += len(spans) + (0 if entry.role in TIGHT_ROLES else 1)
-        self._starts = starts
-        self._total = total
-
-    def _ensure(self, width: int) -> None:
-        if width != self._width:
-            self._width = width
-            self._spans = [None] * len(self.entries)
-            self._measure()
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if not self.entries or width <= 0:
-            return 0
-        self._ensure(width)
-        return self._total
-
-    # -- drawing --------------------------------------------------------
-    def _styles_for(self, entry: TranscriptEntry) -> tuple[Style, Style]:
-        """(text style, line style) for an entry: the line style carries the background."""
-        role = entry.role if entry.role in ("user", "assistant", "notice", "action") else "other"
-        style = self.get_component_rich_style(f"transcript-history--{role}")
-        if "out-of-context" in entry.classes:
-            style += self.get_component_rich_style("transcript-history--out-of-context", partial=True)
-        return style, Style(bgcolor=style.bgcolor)
-
-    def render_line(self, y: int) -> Strip:
-        self._drawn += 1
-        if self._drawn > HISTORY_CACHED_LINES:
-            self._drawn = 0
-            self.call_later(self.refresh)
-        width = self.size.width
-        base = self.rich_style
-        if not self.entries or width <= 0:
-            return Strip.blank(width, base)
-        self._ensure(width)
-        index = bisect_right(self._starts, y) - 1
-        if index < 0:
-            return Strip.blank(width, base)
-        entry = self.entries[index]
-        spans = self._spans[index] or []
-        row = y - self._starts[index]
-        if row >= len(spans):
-            return Strip.blank(width, base)
-        text, bold_until, all_bold = entry.content()
-        start, end = spans[row]
-        style, line_style = self._styles_for(entry)
-        bold = style + Style(bold=True)
-        segments = [Segment(" ", line_style)]
-        if all_bold:
-            segments.append(Segment(text[start:end], bold))
-        else:
-            if start < bold_until:
-                segments.append(Segment(text[start:min(end, bold_until)], bold))
-            if end > bold_until:
-                segments.append(Segment(text[max(start, bold_until):end], style))
-        used = 1 + _cells(text[start:end])
-        if used < width:
-            segments.append(Segment(" " * (width - used), line_style))
-        if used > width:  # only on a terminal too narrow for the padding
-            return Strip(segments).crop(0, width)
-        return Strip(segments, width)
-
-
 class Transcript(VerticalScroll, can_focus=False):
+    """The turns; it declares the Markdown styles once for all of them (per turn, they cost start-up time)."""
+
+    COMPONENT_CLASSES = set(STYLES)
     DEFAULT_CSS = """
     Transcript { height: 1fr; scrollbar-size-vertical: 1; scrollbar-gutter: stable; }
-    """
+    """ + markdown_css("Transcript")
 
     def __init__(self, *children: Widget, **kwargs) -> None:
         super().__init__(*children, **kwargs)
