@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Coroutine, Iterable, Union
 
 from tui_llm.chat.context import ContextOverflowError, assemble
 from tui_llm.chat.modes import clean_reply, uses_messages
 from tui_llm.chat.reasoning import (
     THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
 )
-from tui_llm.chat.sessions import USER_ROLES, Session, Turn
+from tui_llm.chat.sessions import USER_ROLES, Session
+from tui_llm.chat.turn import Take, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.prompts.sandbox import TemplateRenderError
@@ -137,6 +138,7 @@ class Conversation:
         self._listeners: list[Listener] = []
         self._cancel = threading.Event()
         self.busy = False
+        self.edited: int | None = None  # the turn edited last, where Ctrl+R writes again from
         self.session.start_with_greeting()
 
     @property
@@ -186,16 +188,41 @@ class Conversation:
         self._save()
         return self._reply(input_turn=turn)
 
-    def regenerate(self) -> Reply:
-        """Write the last reply again (or a reply, where there is none yet)."""
+    def regenerate(self, from_edit: bool = True) -> Reply:
+        """Write the last reply again, kept beside the others (or a reply, where there is none yet).
+
+        After an edit, the reply to the edited turn is written again instead, and
+        the turns after it are dropped (``dropped_by_retry`` says how many).
+        """
         if not self.session.turns:
             raise NothingToDo("Nothing to retry yet.")
+        dropped = self.dropped_by_retry() if from_edit else 0
         self._claim()
+        for _ in range(dropped):
+            self._emit(TurnRemoved(len(self.session.turns) - 1, self.session.undo()))
+        if dropped:
+            self._emit(ContextChanged(self.session.hidden_turns))
         replaced = None
         if self.session.last_reply is not None:
             replaced = self.session.undo()
             self._emit(TurnRemoved(len(self.session.turns), replaced))
         return self._reply(replaced=replaced)
+
+    def browse(self, step: int) -> Reply | None:
+        """Show the last reply's previous (-1) or next (1) version; past the last, write one more."""
+        reply = self.session.last_reply
+        if reply is None:
+            raise NothingToDo("No reply to browse.")
+        self._require_idle()
+        index = reply.shown + step
+        if index >= reply.take_count:
+            return self.regenerate(from_edit=False)
+        if index < 0:
+            raise NothingToDo("This is the first version of the reply.")
+        reply.show_take(index)
+        self._emit(TurnChanged(len(self.session.turns) - 1, reply))
+        self._save()
+        return None
 
     def go_on(self) -> Reply:
         """Continue the last reply, or write a new one after the player's turn."""
@@ -213,6 +240,7 @@ class Conversation:
         if self.busy:
             raise ConversationBusy("a reply is being written")
         self.busy = True
+        self.edited = None
         self._cancel = threading.Event()
 
     async def _reply(
@@ -268,14 +296,17 @@ class Conversation:
                     ))
                 return None
             full = clean_reply(session.mode, base + text)
+            take = Take(full, "".join(thought.parts).strip(), thought.seconds(), thought.tokens)
             if continuing:
                 turn = session.turns[-1]
-                turn.text = full
+                turn.set_current(take if thought.parts else replace(turn.current(), text=full))
+            elif replaced is not None:
+                turn = replaced
+                turn.add_take(take)
+                session.turns.append(turn)
             else:
                 turn = session.add("assistant", full)
-            if thought.parts:
-                turn.reasoning = "".join(thought.parts).strip()
-                turn.reasoning_s, turn.reasoning_tokens = thought.seconds(), thought.tokens
+                turn.set_current(take)
             self._emit(ReplyEnded(turn, continuing, stats))
             self._save()
             return turn
@@ -332,6 +363,7 @@ class Conversation:
         """Take back the last turn; the player's own input comes back to edit."""
         self._require_idle()
         turn = self.session.undo()
+        self.edited = None
         if turn is None:
             return None
         self._emit(TurnRemoved(len(self.session.turns), turn))
@@ -344,14 +376,30 @@ class Conversation:
     def edit(self, index: int, text: str) -> None:
         self._require_idle()
         self.session.edit(index, text)
+        self.edited = index
         self._emit(TurnChanged(index, self.session.turns[index]))
         self._save()
+
+    def dropped_by_retry(self) -> int:
+        """How many later turns Ctrl+R drops to write again from the edited turn.
+
+        The edited turn's own reply is not counted: it is written again, and keeps
+        its versions.
+        """
+        turns = self.session.turns
+        if self.edited is None or self.edited >= len(turns):
+            return 0
+        end = self.edited + 1
+        if turns[self.edited].role != "assistant" and end < len(turns) and turns[end].role == "assistant":
+            end += 1
+        return len(turns) - end
 
     def set_mode(self, mode: str) -> None:
         self._require_idle()
         if mode == self.session.mode:
             return
         self.session.set_mode(mode)
+        self.edited = None
         self.session.start_with_greeting()
         self._emit(SessionReset())
         self._save()
@@ -368,13 +416,15 @@ class Conversation:
         self._emit(SetupChanged())
         self._save()
 
-    def new_session(self) -> Session:
-        """A fresh session with the same mode and setup."""
+    def new_session(self, keep: Iterable[str] = ()) -> Session:
+        """A fresh session in the same mode that carries over the setup fields in ``keep``."""
         self._require_idle()
+        unknown = set(keep) - set(SETUP_FIELDS)
+        if unknown:
+            raise ValueError(f"not a setup field: {', '.join(sorted(unknown))}")
         old = self.session
-        self.session = Session(
-            mode=old.mode, **{name: getattr(old, name) for name in SETUP_FIELDS}
-        )
+        self.session = Session(mode=old.mode, **{name: getattr(old, name) for name in keep})
+        self.edited = None
         self.session.start_with_greeting()
         self._emit(SessionReset())
         return self.session
