@@ -40,3 +40,25 @@ def turn_editor(session: Session, index: int, label: Labeler) -> FieldsDialog:
     turn = session.turns[index]
     title = f"Turn {index + 1} ({label(turn) or turn.role})"
     return FieldsDialog("Edit turn", [Field("text", title, turn.text, 12)])
+
+
+# What a new session may take from the one on screen: each choice and the setup fields it carries.
+CARRY_OVER = {
+    "memory": ("Memory", ("memory",)),
+    "authors_note": ("Author's note", ("authors_note",)),
+    "setup": ("Character and setup (name, persona, greeting, game preamble)",
+              ("character", "system_prompt", "greeting", "game_preamble")),
+}
+
+
+def new_session_dialog() -> FieldsDialog:
+    """Nothing is ticked: a new session starts clean unless asked otherwise."""
+    return FieldsDialog(
+        "New session: carry over from this one?",
+        [Field(key, label, False) for key, (label, _) in CARRY_OVER.items()],
+        hint="Space ticks · Ctrl+S starts the new session · Esc keeps this one",
+    )
+
+
+def carried_fields(values: dict[str, object]) -> list[str]:
+    return [name for key, (_, names) in CARRY_OVER.items() if values.get(key) for name in names]

@@ -12,7 +12,9 @@ from textual import work
 from tui_llm.chat.modes import MODE_HELP
 from tui_llm.chat.sessions import MODES, SessionError, save_reply
 from tui_llm.ui.dialogs.choice import ChoiceDialog
-from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
+from tui_llm.ui.dialogs.session_forms import (
+    CARRY_OVER, carried_fields, memory_dialog, new_session_dialog, setup_dialog, turn_editor, turn_picker,
+)
 
 
 class ChatSetupActions:
@@ -84,7 +86,14 @@ class ChatSetupActions:
             self.app.call_from_thread(self.notify, said, timeout=8)
 
     def action_new_chat(self) -> None:
-        if self.generating:
+        if not self.generating:
+            self.app.push_screen(new_session_dialog(), self._new_chosen)
+
+    def _new_chosen(self, values: dict[str, object] | None) -> None:
+        if values is None or self.generating:
             return
-        self.conversation.new_session()
+        self.conversation.new_session(keep=carried_fields(values))
+        kept = [CARRY_OVER[key][0] for key, ticked in values.items() if ticked]
+        self._notice(f"New session, carrying over: {', '.join(kept)}" if kept else "New session")
+        self._update_title()
         self._update_status()
