@@ -96,3 +96,50 @@ async def test_ctrl_n_carries_over_nothing_unless_ticked():
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.screen is screen)
         assert screen.session.memory == "" and screen.last_notice == "New session"
+
+
+# -- 2b: a reopened session offers the model it was written with ---------------
+async def test_reopening_a_session_offers_its_model(tmp_path):
+    from tui_llm.ui.dialogs.choice import ChoiceDialog
+    from tui_llm.ui.screens.sessions import SessionsScreen
+
+    wanted, other = tmp_path / "wanted.gguf", tmp_path / "other.gguf"
+    wanted.write_bytes(b"GGUF")
+    other.write_bytes(b"GGUF")
+    session = Session(mode="instruct", model="wanted", model_path=str(wanted))
+    session.add("user", "hi")
+    save_session(session)
+    runner = FakeRunner()
+    app = make_app(config=AppConfig(), runner=runner)
+
+    async def reopen(pilot, *keys):
+        while not isinstance(app.screen, SessionsScreen):
+            app.pop_screen() if len(app.screen_stack) > 2 else app.push_screen(SessionsScreen())
+            await pilot.pause()
+        await wait_until(pilot, lambda: app.screen.loaded)
+        await pilot.press("enter")
+        for key in keys:
+            await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+            assert "written with wanted.gguf" in app.screen.title_text
+            await pilot.press(key)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        return app.screen
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runner.load(other)
+        chat = await reopen(pilot, "escape")  # keeps the model that is loaded
+        await pilot.pause()
+        assert runner.loads == [other] and chat.session.turns[0].text == "hi"
+
+        chat = await reopen(pilot, "enter")  # one key loads it
+        await wait_until(pilot, lambda: chat.ready)
+        assert runner.loads == [other, wanted] and runner.location == str(wanted)
+
+        chat = await reopen(pilot)  # the right model is loaded: nothing to ask
+        assert runner.loads == [other, wanted]
+
+        wanted.unlink()
+        await runner.load(other)
+        chat = await reopen(pilot)  # gone: said, and the session opens with the model there is
+        assert runner.loads == [other, wanted, other]
+        assert any("no longer at" in str(n.message) for n in app._notifications)

@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from tui_llm.chat.sessions import (
+    Session,
     SessionError,
     SessionSummary,
     delete_session,
@@ -105,8 +106,6 @@ class SessionsScreen(Screen):
 
     @on(OptionList.OptionSelected, "#sessions-list")
     def open_session(self, event: OptionList.OptionSelected) -> None:
-        from tui_llm.ui.screens.chat import ChatScreen
-
         summary = self.current()
         if summary is None or self._refuse_broken(summary):
             return
@@ -115,11 +114,38 @@ class SessionsScreen(Screen):
         except SessionError as exc:
             self.notify(str(exc), title="Session not opened", severity="error", timeout=10)
             return
+        wanted = self._model_to_offer(session)
+        if wanted is None:
+            self._open(session, None)
+            return
         runner = self.app.runner
-        model_path = None
-        if not runner.loaded and runner.capabilities.loads_files and session.model_path:
-            model_path = Path(session.model_path)
-        self.app.push_screen(ChatScreen(runner, model_path, session))
+        current = runner.model_name if runner.loaded else "no model"
+        self.app.push_screen(
+            ChoiceDialog(
+                f"This session was written with {wanted.name}. Enter loads it · Esc keeps {current}",
+                [("load", f"Load {wanted.name}"), ("keep", f"Keep {current}")], "load",
+            ),
+            lambda choice: self._open(session, wanted if choice == "load" else None),
+        )
+
+    def _model_to_offer(self, session: Session) -> Path | None:
+        """The model the session was written with, where it is still there and not the one loaded."""
+        runner = self.app.runner
+        if not session.model_path or not runner.capabilities.loads_files:
+            return None
+        wanted = Path(session.model_path).expanduser()
+        if runner.loaded and runner.location and Path(runner.location).expanduser() == wanted:
+            return None
+        if not wanted.is_file():
+            self.notify(f"{wanted.name}, which this session was written with, is no longer at {wanted.parent}.",
+                        title="Model not found", timeout=8)
+            return None
+        return wanted
+
+    def _open(self, session: Session, model_path: Path | None) -> None:
+        from tui_llm.ui.screens.chat import ChatScreen
+
+        self.app.push_screen(ChatScreen(self.app.runner, model_path, session))
 
     def action_rename(self) -> None:
         summary = self.current()
