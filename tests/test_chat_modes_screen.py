@@ -59,8 +59,11 @@ async def test_mode_picker_switches_to_adventure_with_actions_and_story_input():
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("down", "down", "enter")  # instruct -> story -> adventure
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog)
+                         and "scenario" in app.screen.title_text)
+        await pilot.press("escape")  # an empty adventure, no scenario
         await wait_until(pilot, lambda: app.screen is screen)
-        assert screen.session.mode == "adventure"
+        assert screen.session.mode == "adventure" and screen.session.turns == []
         prompt = screen.query_one("#prompt", Input)
         assert prompt.border_title == "Action >"
         await send(pilot, screen, "look around")
@@ -265,6 +268,9 @@ async def test_adventure_turn_on_the_real_model(model_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, 60)
         screen = app.screen
         screen._mode_chosen("adventure")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("escape")  # no scenario
+        await wait_until(pilot, lambda: app.screen is screen)
         await pilot.press(*"open the door")
         await pilot.press("enter")
         await pilot.pause()

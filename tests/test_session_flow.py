@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from textual.widgets import Checkbox
 
 from tui_llm.app_factory import make_app
@@ -143,3 +145,84 @@ async def test_reopening_a_session_offers_its_model(tmp_path):
         chat = await reopen(pilot)  # gone: said, and the session opens with the model there is
         assert runner.loads == [other, wanted, other]
         assert any("no longer at" in str(n.message) for n in app._notifications)
+
+
+# -- 2c: adventures open with a choice of scenarios -----------------------------
+def test_shipped_scenarios_load_and_the_users_join_them(isolated_home):
+    from tui_llm import locations
+    from tui_llm.chat.scenarios import load_scenarios, user_scenarios_dir
+
+    shipped, problems = load_scenarios()
+    assert problems == [] and 4 <= len(shipped) <= 6
+    assert all(s.title and s.memory and len(s.opening) > 100 and s.origin == "built-in" for s in shipped)
+    assert len({s.title for s in shipped}) == len(shipped)
+
+    folder = user_scenarios_dir()
+    assert folder == locations.config_dir() / "scenarios"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text('title = "A Small Door"\nopening = "You find a very small door."\n')
+    (folder / "lighthouse.toml").write_text('title = "My Lighthouse"\nopening = "Mine now."\n')
+    (folder / "broken.toml").write_text('title = "No opening"\n')
+    (folder / "odd.toml").write_text('title = "x"\nopening = "y"\ncolour = "red"\n')
+    (folder / "bad.toml").write_text('title = [')
+    found, problems = load_scenarios()
+    titles = {s.title: s for s in found}
+    assert titles["A Small Door"].origin == "user" and titles["A Small Door"].memory == ""
+    assert "My Lighthouse" in titles and "The Last Lamp" not in titles  # same file name: the user's wins
+    assert len(found) == len(shipped) + 1
+    assert len(problems) == 3 and problems[0].startswith("scenario bad.toml skipped: ")
+    assert problems[1:] == [
+        "scenario broken.toml skipped: a scenario needs a title and an opening",
+        "scenario odd.toml skipped: unknown key 'colour' (known: authors_note, game_preamble, memory, "
+        "opening, title)",
+    ]
+
+
+async def test_an_adventure_opens_with_a_choice_of_scenarios():
+    from tui_llm.ui.dialogs.choice import ChoiceDialog
+
+    runner = FakeRunner(["A gull cries."])
+    app = make_app(config=AppConfig(), runner=runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = ChatScreen(app.runner, None, Session(mode="adventure"))
+        app.push_screen(screen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        offered = [label for _, label in app.screen.options]
+        assert offered[0].startswith("Your own start") and "The Last Lamp" in offered
+        await pilot.press("enter")  # the first scenario is highlighted
+        await wait_until(pilot, lambda: app.screen is screen and screen.session.turns)
+        session = screen.session
+        (opening,) = session.turns
+        assert opening.role == "assistant" and session.memory and session.game_preamble
+        assert session.title == offered[1] and "Scenario:" in screen.last_notice
+        await pilot.press(*"look around", "enter")
+        await wait_until(pilot, lambda: not screen.generating and len(session.turns) == 3)
+        sent = runner.requests[-1]
+        assert sent.startswith(session.memory) and opening.text.split("\n")[0] in sent
+        assert f"[Author's note: {session.authors_note}]" in sent and sent.endswith("> look around\n\n")
+
+
+async def test_a_scenario_reaches_the_model(model_path):
+    import asyncio
+
+    from tui_llm.chat.conversation import Conversation, NothingToDo
+    from tui_llm.chat.scenarios import load_scenarios
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.sampler import SamplerSettings
+    from test_swipes import RecordingRunner
+
+    runner = RecordingRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=1024))
+    try:
+        scenario = load_scenarios()[0][0]
+        conversation = Conversation(runner, Session(mode="adventure"),
+                                    lambda: SamplerSettings(temperature=0.0, max_tokens=8))
+        conversation.start_scenario(scenario)
+        with pytest.raises(NothingToDo):
+            conversation.start_scenario(scenario)
+        await conversation.send("look around")
+        prompt = runner.requests[-1]
+        assert prompt.startswith(scenario.memory) and scenario.opening.split("\n")[0] in prompt
+        assert prompt.endswith("> look around\n\n") and conversation.session.turns[-1].text.strip()
+    finally:
+        await asyncio.wait_for(runner.close(), 60)

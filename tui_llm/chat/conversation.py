@@ -19,6 +19,7 @@ from tui_llm.chat.modes import clean_reply, uses_messages
 from tui_llm.chat.reasoning import (
     THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
 )
+from tui_llm.chat.scenarios import Scenario
 from tui_llm.chat.sessions import USER_ROLES, Session
 from tui_llm.chat.turn import Take, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
@@ -413,6 +414,16 @@ class Conversation:
         if not self.session.turns and self.session.mode == "chat" and self.session.greeting.strip():
             self.session.start_with_greeting()
             self._emit(SessionReset())
+        self._emit(SetupChanged())
+        self._save()
+
+    def start_scenario(self, scenario: Scenario) -> None:
+        """Begin an empty session from a scenario: its Memory and note, its opening as the first reply."""
+        self._require_idle()
+        if self.session.turns:
+            raise NothingToDo("A scenario starts an empty session: start a new one first (Ctrl+N).")
+        scenario.start(self.session)
+        self._emit(SessionReset())
         self._emit(SetupChanged())
         self._save()
 

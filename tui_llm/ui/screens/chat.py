@@ -115,6 +115,7 @@ class ChatScreen(ChatSetupActions, Screen):
         self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush, pause=True)
         self._render_transcript()
         self._update_title()
+        self.offer_scenarios()
         if self.model_path is not None or (
             not self.runner.loaded and not self.runner.capabilities.loads_files
         ):

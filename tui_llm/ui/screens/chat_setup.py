@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual import work
 
 from tui_llm.chat.modes import MODE_HELP
+from tui_llm.chat.scenarios import Scenario, load_scenarios
 from tui_llm.chat.sessions import MODES, SessionError, save_reply
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.session_forms import (
@@ -33,6 +34,7 @@ class ChatSetupActions:
             return
         self.conversation.set_mode(mode)
         self._notice(f"Mode: {mode} ({MODE_HELP[mode]})")
+        self.offer_scenarios()
         self.refresh_bindings()
         self._update_input()
         self._update_title()
@@ -97,3 +99,31 @@ class ChatSetupActions:
         self._notice(f"New session, carrying over: {', '.join(kept)}" if kept else "New session")
         self._update_title()
         self._update_status()
+        self.offer_scenarios()
+
+    @work(thread=True, exit_on_error=False, group="scenarios", description="read the scenarios")
+    def offer_scenarios(self) -> None:
+        """An empty adventure opens with a choice of start scenarios (Esc: an empty one)."""
+        if self.session.mode != "adventure" or self.session.turns:
+            return
+        scenarios, problems = load_scenarios()
+        self.app.call_from_thread(self._pick_scenario, scenarios, problems)
+
+    def _pick_scenario(self, scenarios: list[Scenario], problems: list[str]) -> None:
+        for problem in problems:
+            self._notice(problem)
+        if not scenarios or self.session.turns or self.session.mode != "adventure":
+            return
+        options = [("own", "Your own start: an empty adventure")] + [
+            (str(index), f"{scenario.title}{' (yours)' if scenario.origin == 'user' else ''}")
+            for index, scenario in enumerate(scenarios)
+        ]
+        self.app.push_screen(ChoiceDialog("Start the adventure from a scenario?", options, "0"),
+                             lambda choice: self._scenario_chosen(scenarios, choice))
+
+    def _scenario_chosen(self, scenarios: list[Scenario], choice: str | None) -> None:
+        if choice in (None, "own") or self.generating or self.session.turns:
+            return
+        scenario = scenarios[int(choice)]
+        self.conversation.start_scenario(scenario)
+        self._notice(f"Scenario: {scenario.title}")
