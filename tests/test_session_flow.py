@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from textual.widgets import Checkbox
+from textual.widgets import Checkbox, OptionList, TextArea
 
 from tui_llm.app_factory import make_app
 from tui_llm.chat.sessions import Session, load_session, save_session, to_markdown
@@ -226,3 +226,88 @@ async def test_a_scenario_reaches_the_model(model_path):
         assert prompt.endswith("> look around\n\n") and conversation.session.turns[-1].text.strip()
     finally:
         await asyncio.wait_for(runner.close(), 60)
+
+
+# -- 2d: edit a turn, then write again from it ----------------------------------
+async def test_writing_again_from_an_edited_turn(model_path):
+    import asyncio
+
+    from tui_llm.chat.conversation import Conversation
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.sampler import SamplerSettings
+    from test_swipes import RecordingRunner
+
+    runner = RecordingRunner()
+    await runner.load(model_path, LoadSettings(n_ctx=1024))
+    try:
+        conversation = Conversation(runner, Session(mode="instruct"),
+                                    lambda: SamplerSettings(temperature=0.0, max_tokens=8))
+        await conversation.send("Name a fruit.")
+        await conversation.send("Name a tree.")
+        turns = conversation.session.turns
+        old_reply = turns[1].text
+        conversation.edit(0, "Name a city.")
+        assert conversation.dropped_by_retry() == 2  # the second exchange; its own reply is rewritten
+        reply = await conversation.regenerate()
+        assert [t.text for t in turns[:1]] == ["Name a city."] and len(turns) == 2
+        assert reply is turns[1] and reply.take_count == 2 and reply.all_takes()[0].text == old_reply
+        assert runner.requests[-1][-1] == {"role": "user", "content": "Name a city."}
+        assert conversation.edited is None and conversation.dropped_by_retry() == 0
+
+        await conversation.send("And a river?")
+        conversation.edit(1, "Paris.")  # a reply edited in the middle: written again from there
+        assert conversation.dropped_by_retry() == 2
+        reply = await conversation.regenerate()
+        assert len(turns) == 2 and reply.all_takes()[1].text == "Paris." and reply.take_count == 3
+        conversation.edit(0, "Name a sea.")
+        await conversation.regenerate(from_edit=False)  # only the last reply: nothing dropped
+        assert len(turns) == 2 and turns[0].text == "Name a sea."
+    finally:
+        await asyncio.wait_for(runner.close(), 60)
+
+
+async def test_editing_a_players_turn_offers_to_write_the_reply_again():
+    from tui_llm.ui.dialogs.choice import ChoiceDialog
+
+    runner = FakeRunner(["One.", "Two.", "Three.", "Four."])
+    app = make_app(config=AppConfig(), runner=runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_chat(pilot, app)
+        for text in ("first", "second"):
+            await pilot.press(*text, "enter")
+            await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        turns = screen.session.turns
+        assert len(turns) == 4
+
+        async def edit_first(new_text):
+            await pilot.press("f4")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+            app.screen.query_one(OptionList).highlighted = 0
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, FieldsDialog))
+            app.screen.query_one(TextArea).text = new_text
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+            return [label for _, label in app.screen.options]
+
+        offered = await edit_first("FIRST")
+        assert offered[0] == "Write the reply to turn 1 again, dropping the 2 turns after it"
+        await pilot.press("escape")  # nothing dropped without a yes
+        await wait_until(pilot, lambda: app.screen is screen)
+        assert [t.text for t in turns] == ["FIRST", "One.", "second", "Two."]
+
+        await pilot.press("ctrl+r")  # Ctrl+R after the edit asks again before dropping anything
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        assert "Write only the last reply again" in [label for _, label in app.screen.options]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and len(turns) == 2 and turns[1].text == "Three.")
+        assert runner.requests[-1][-1] == {"role": "user", "content": "FIRST"}
+        assert [t.text for t in turns[1].all_takes()] == ["One.", "Three."]
+        assert len(screen._views) == 2 and screen._views[1].text == "‹ 2/2 › Three."
+
+        offered = await edit_first("again")  # the last exchange: nothing after the reply to drop
+        assert offered == ["Write the reply to turn 1 again",
+                           "Keep the turns as they are (Ctrl+R offers this again)"]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and turns[1].text == "Four.")
+        assert turns[1].take_count == 3 and len(turns) == 2

@@ -390,7 +390,12 @@ class ChatScreen(ChatSetupActions, Screen):
         self.conversation.stop()
 
     def action_regenerate(self) -> None:
-        if self._idle():
+        """After an edit, writes again from the edited turn; turns after it go only when confirmed."""
+        if not self._idle():
+            return
+        if self.conversation.dropped_by_retry():
+            self.offer_retry_from_edit()
+        else:
             self._begin(self.conversation.regenerate)
 
     def action_browse(self, step: int, only_when_empty: bool = False) -> None:

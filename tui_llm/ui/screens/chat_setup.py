@@ -11,7 +11,7 @@ from textual import work
 
 from tui_llm.chat.modes import MODE_HELP
 from tui_llm.chat.scenarios import Scenario, load_scenarios
-from tui_llm.chat.sessions import MODES, SessionError, save_reply
+from tui_llm.chat.sessions import MODES, USER_ROLES, SessionError, save_reply
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.session_forms import (
     CARRY_OVER, carried_fields, memory_dialog, new_session_dialog, setup_dialog, turn_editor, turn_picker,
@@ -70,7 +70,26 @@ class ChatSetupActions:
         if not values or index >= len(self.session.turns) or self.generating:
             return
         self.conversation.edit(index, str(values["text"]))
+        if self.session.turns[index].role in USER_ROLES:
+            self.offer_retry_from_edit()
 
+    def offer_retry_from_edit(self) -> None:
+        """Write the reply to the edited turn again; say first how many later turns that drops."""
+        edited, dropped = self.conversation.edited, self.conversation.dropped_by_retry()
+        if edited is None:
+            return
+        later = f", dropping the {dropped} turn{'s' if dropped != 1 else ''} after it" if dropped else ""
+        options = [("retry", f"Write the reply to turn {edited + 1} again{later}"),
+                   ("keep", "Keep the turns as they are (Ctrl+R offers this again)")]
+        if dropped:
+            options.insert(1, ("last", "Write only the last reply again"))
+        self.app.push_screen(ChoiceDialog(f"Turn {edited + 1} edited", options, "retry"), self._retry_chosen)
+
+    def _retry_chosen(self, choice: str | None) -> None:
+        if choice == "retry" and self._idle():
+            self._begin(self.conversation.regenerate)
+        elif choice == "last" and self._idle():
+            self._begin(lambda: self.conversation.regenerate(from_edit=False))
     def action_copy_reply(self) -> None:
         reply = self.session.last_reply
         if reply is not None:
