@@ -93,7 +93,7 @@ async def test_regenerate_continue_and_undo():
         await wait_until(pilot, lambda: not screen.generating)
         assert [t.text for t in screen.session.turns] == ["Hello", "Second answer."]
         assert runner.requests[1] == runner.requests[0]  # the same prompt, asked again
-        assert [v.text for v in views(screen)] == ["Hello", "Second answer."]
+        assert [v.text for v in views(screen)] == ["Hello", "‹ 2/2 › Second answer."]
         await pilot.press("ctrl+g")
         await pilot.pause()
         await wait_until(pilot, lambda: not screen.generating)
@@ -122,6 +122,8 @@ async def test_edit_a_past_turn():
         assert area.text == "Capital of France?"
         area.text = "Capital of Italy?"
         await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))  # write the reply again?
+        await pilot.press("escape")  # no: the reply stays
         await wait_until(pilot, lambda: app.screen is screen)
         assert screen.session.turns[0].text == "Capital of Italy?"
         assert views(screen)[0].text == "Capital of Italy?"

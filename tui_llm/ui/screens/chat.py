@@ -400,8 +400,8 @@ class ChatScreen(ChatSetupActions, Screen):
 
     def action_browse(self, step: int, only_when_empty: bool = False) -> None:
         """Show another version of the last reply; past the last one, write a new one."""
-        if only_when_empty and (self.query_one("#prompt", Input).value or self.app.screen is not self):
-            raise SkipAction()  # the arrow moves the prompt's cursor as usual
+        if only_when_empty and (self.query_one("#prompt", Input).value or self.session.last_reply is None):
+            raise SkipAction()  # the arrow goes to the prompt as usual
         if self._idle():
             self._begin(lambda: self.conversation.browse(step))
 
