@@ -262,6 +262,13 @@ async def test_writing_again_from_an_edited_turn(model_path):
         conversation.edit(0, "Name a sea.")
         await conversation.regenerate(from_edit=False)  # only the last reply: nothing dropped
         assert len(turns) == 2 and turns[0].text == "Name a sea."
+
+        await conversation.send("And a lake?")
+        before = list(turns)
+        conversation.edit(0, "Name a mountain.")
+        conversation.session.memory = "word " * 1500  # more than the context: the reply fails
+        assert await conversation.regenerate() is None
+        assert turns == before and turns[0].text == "Name a mountain."  # nothing was lost
     finally:
         await asyncio.wait_for(runner.close(), 60)
 

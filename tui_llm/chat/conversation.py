@@ -192,22 +192,23 @@ class Conversation:
     def regenerate(self, from_edit: bool = True) -> Reply:
         """Write the last reply again, kept beside the others (or a reply, where there is none yet).
 
-        After an edit, the reply to the edited turn is written again instead, and
-        the turns after it are dropped (``dropped_by_retry`` says how many).
+        After an edit, the reply to the edited turn instead: the turns after it are dropped.
         """
         if not self.session.turns:
             raise NothingToDo("Nothing to retry yet.")
-        dropped = self.dropped_by_retry() if from_edit else 0
+        count = self.dropped_by_retry() if from_edit else 0
         self._claim()
-        for _ in range(dropped):
-            self._emit(TurnRemoved(len(self.session.turns) - 1, self.session.undo()))
+        dropped = [self._drop_last() for _ in range(count)][::-1]
         if dropped:
             self._emit(ContextChanged(self.session.hidden_turns))
-        replaced = None
-        if self.session.last_reply is not None:
-            replaced = self.session.undo()
-            self._emit(TurnRemoved(len(self.session.turns), replaced))
-        return self._reply(replaced=replaced)
+        replaced = self._drop_last() if self.session.last_reply is not None else None
+        return self._reply(replaced=replaced, dropped=dropped)
+
+    def _drop_last(self) -> Turn:
+        turn = self.session.undo()
+        assert turn is not None
+        self._emit(TurnRemoved(len(self.session.turns), turn))
+        return turn
 
     def browse(self, step: int) -> Reply | None:
         """Show the last reply's previous (-1) or next (1) version; past the last, write one more."""
@@ -249,6 +250,7 @@ class Conversation:
         input_turn: Turn | None = None,
         replaced: Turn | None = None,
         continuing: bool = False,
+        dropped: list[Turn] | None = None,
     ) -> Turn | None:
         session = self.session
         self.runner.keep_state(self._state_key())
@@ -288,7 +290,8 @@ class Conversation:
                 text = text[len(parser.late_thought):]
             if error or not text.strip():
                 self._emit(ReplyEnded(None, continuing, stats, error))
-                self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled))
+                self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled),
+                                dropped=dropped or [])
                 if not error and not stats.cancelled:
                     self._emit(Notice(
                         f"The model thought for {thought.tokens} tokens and wrote no answer: "
@@ -347,12 +350,15 @@ class Conversation:
         prompt = request if isinstance(request, str) else await runner.render(request)
         return detect_format(source, prompt)
 
-    def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool) -> None:
-        """Nothing useful came back: undo what this reply started."""
+    def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool,
+                   dropped: list[Turn]) -> None:
+        """Nothing useful came back: undo what this reply started (and put back what it dropped)."""
         session = self.session
-        if replaced is not None:
-            session.turns.append(replaced)
-            self._emit(TurnAdded(len(session.turns) - 1, replaced))
+        kept = ([replaced] if replaced is not None else []) + dropped
+        if kept:
+            for turn in kept:
+                session.turns.append(turn)
+                self._emit(TurnAdded(len(session.turns) - 1, turn))
         elif give_input_back and input_turn is not None and session.turns[-1:] == [input_turn]:
             session.undo()
             self._emit(TurnRemoved(len(session.turns), input_turn))
@@ -382,11 +388,7 @@ class Conversation:
         self._save()
 
     def dropped_by_retry(self) -> int:
-        """How many later turns Ctrl+R drops to write again from the edited turn.
-
-        The edited turn's own reply is not counted: it is written again, and keeps
-        its versions.
-        """
+        """Turns Ctrl+R drops to write again from the edited turn (its own reply keeps its versions)."""
         turns = self.session.turns
         if self.edited is None or self.edited >= len(turns):
             return 0
