@@ -59,8 +59,11 @@ async def test_mode_picker_switches_to_adventure_with_actions_and_story_input():
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("down", "down", "enter")  # instruct -> story -> adventure
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog)
+                         and "scenario" in app.screen.title_text)
+        await pilot.press("escape")  # an empty adventure, no scenario
         await wait_until(pilot, lambda: app.screen is screen)
-        assert screen.session.mode == "adventure"
+        assert screen.session.mode == "adventure" and screen.session.turns == []
         prompt = screen.query_one("#prompt", Input)
         assert prompt.border_title == "Action >"
         await send(pilot, screen, "look around")
@@ -90,7 +93,7 @@ async def test_regenerate_continue_and_undo():
         await wait_until(pilot, lambda: not screen.generating)
         assert [t.text for t in screen.session.turns] == ["Hello", "Second answer."]
         assert runner.requests[1] == runner.requests[0]  # the same prompt, asked again
-        assert [v.text for v in views(screen)] == ["Hello", "Second answer."]
+        assert [v.text for v in views(screen)] == ["Hello", "‹ 2/2 › Second answer."]
         await pilot.press("ctrl+g")
         await pilot.pause()
         await wait_until(pilot, lambda: not screen.generating)
@@ -119,6 +122,8 @@ async def test_edit_a_past_turn():
         assert area.text == "Capital of France?"
         area.text = "Capital of Italy?"
         await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))  # write the reply again?
+        await pilot.press("escape")  # no: the reply stays
         await wait_until(pilot, lambda: app.screen is screen)
         assert screen.session.turns[0].text == "Capital of Italy?"
         assert views(screen)[0].text == "Capital of Italy?"
@@ -265,6 +270,9 @@ async def test_adventure_turn_on_the_real_model(model_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, 60)
         screen = app.screen
         screen._mode_chosen("adventure")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("escape")  # no scenario
+        await wait_until(pilot, lambda: app.screen is screen)
         await pilot.press(*"open the door")
         await pilot.press("enter")
         await pilot.pause()

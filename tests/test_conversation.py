@@ -73,15 +73,17 @@ async def test_an_action_is_claimed_at_once_so_a_second_enter_cannot_start_twice
     assert [t.role for t in conversation.session.turns] == ["user", "assistant"]
 
 
-async def test_regenerate_replaces_the_last_reply(runner):
+async def test_regenerate_keeps_the_last_reply_as_a_version(runner):
     conversation, seen = make(runner)
     await conversation.send("Name a colour.")
     first = conversation.session.turns[-1]
+    first_text = first.text
     conversation._sampler = lambda: GREEDY.with_changes(temperature=1.5, seed=99)
     again = await conversation.regenerate()
     turns = conversation.session.turns
     assert [t.role for t in turns] == ["user", "assistant"]
-    assert again is turns[-1] and again is not first
+    assert again is turns[-1] is first  # the same turn, holding both versions
+    assert again.take_count == 2 and again.shown == 1 and again.all_takes()[0].text == first_text
     assert seen.of(talk.TurnRemoved)[0].turn is first
 
 
@@ -183,7 +185,10 @@ async def test_undo_edit_mode_and_setup(runner, tmp_path):
     conversation.set_mode("chat")
     assert conversation.session.mode == "chat" and seen.of(talk.SessionReset)
 
-    fresh = conversation.new_session()
+    bare = conversation.new_session()
+    assert bare.mode == "chat" and bare.memory == "" and bare.character == "" and bare.turns == []
+    conversation.session = session
+    fresh = conversation.new_session(keep=("memory", "character", "greeting"))
     assert fresh is conversation.session and fresh.mode == "chat"
     assert fresh.memory == "Ships." and fresh.character == "Ada"
     assert [t.text for t in fresh.turns] == ["Hello, I am Ada."]  # the greeting opens a chat

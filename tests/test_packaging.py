@@ -26,6 +26,7 @@ from pathlib import Path
 
 import tui_llm
 from tui_llm import locations
+from tui_llm.chat.scenarios import load_scenarios
 from tui_llm.engine.sampler import load_sampler_presets
 from tui_llm.models.catalog import load_catalog
 from tui_llm.models.info import ModelInfo
@@ -36,6 +37,7 @@ samplers, sampler_problems = load_sampler_presets()
 gemma = ModelInfo(path=Path("gemma-2-2b-it-Q4_K_M.gguf"), name="gemma-2-2b-it-Q4_K_M",
                   architecture="", n_ctx=8192, n_ctx_train=8192, embedded_template=None)
 template, reason = detect_template(gemma)
+scenarios, scenario_problems = load_scenarios()
 print(json.dumps({
     "package": tui_llm.__file__,
     "data": str(locations.package_data()),
@@ -45,6 +47,8 @@ print(json.dumps({
     "samplers": sorted(samplers),
     "sampler_problems": sampler_problems,
     "gemma": [template.name, reason],
+    "scenarios": sorted(s.name for s in scenarios),
+    "scenario_problems": scenario_problems,
 }))
 """
 
@@ -110,6 +114,8 @@ def test_the_installed_copy_loads_every_preset(installed):
     assert len(installed["samplers"]) == len(list((ROOT / "presets" / "samplers").glob("*.toml")))
     assert installed["templates"] == sorted(load_library().templates)
     assert installed["samplers"] == sorted(load_sampler_presets()[0])
+    assert installed["scenario_problems"] == []
+    assert installed["scenarios"] == sorted(p.stem for p in (ROOT / "presets" / "scenarios").glob("*.toml"))
 
 
 def test_the_installed_copy_names_gemma_without_an_embedded_template(installed):

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Coroutine, Iterable, Union
 
 from tui_llm.chat.context import ContextOverflowError, assemble
 from tui_llm.chat.modes import clean_reply, uses_messages
 from tui_llm.chat.reasoning import (
     THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
 )
-from tui_llm.chat.sessions import USER_ROLES, Session, Turn
+from tui_llm.chat.scenarios import Scenario
+from tui_llm.chat.sessions import USER_ROLES, Session
+from tui_llm.chat.turn import Take, Turn
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.engine.sampler import SamplerSettings
 from tui_llm.prompts.sandbox import TemplateRenderError
@@ -138,6 +140,7 @@ class Conversation:
         self._listeners: list[Listener] = []
         self._cancel = threading.Event()
         self.busy = False
+        self.edited: int | None = None  # the turn edited last, where Ctrl+R writes again from
         self.session.start_with_greeting()
 
     @property
@@ -187,16 +190,42 @@ class Conversation:
         self._save()
         return self._reply(input_turn=turn)
 
-    def regenerate(self) -> Reply:
-        """Write the last reply again (or a reply, where there is none yet)."""
+    def regenerate(self, from_edit: bool = True) -> Reply:
+        """Write the last reply again, kept beside the others (or a reply, where there is none yet).
+
+        After an edit, the reply to the edited turn instead: the turns after it are dropped.
+        """
         if not self.session.turns:
             raise NothingToDo("Nothing to retry yet.")
+        count = self.dropped_by_retry() if from_edit else 0
         self._claim()
-        replaced = None
-        if self.session.last_reply is not None:
-            replaced = self.session.undo()
-            self._emit(TurnRemoved(len(self.session.turns), replaced))
-        return self._reply(replaced=replaced)
+        dropped = [self._drop_last() for _ in range(count)][::-1]
+        if dropped:
+            self._emit(ContextChanged(self.session.hidden_turns))
+        replaced = self._drop_last() if self.session.last_reply is not None else None
+        return self._reply(replaced=replaced, dropped=dropped)
+
+    def _drop_last(self) -> Turn:
+        turn = self.session.undo()
+        assert turn is not None
+        self._emit(TurnRemoved(len(self.session.turns), turn))
+        return turn
+
+    def browse(self, step: int) -> Reply | None:
+        """Show the last reply's previous (-1) or next (1) version; past the last, write one more."""
+        reply = self.session.last_reply
+        if reply is None:
+            raise NothingToDo("No reply to browse.")
+        self._require_idle()
+        index = reply.shown + step
+        if index >= reply.take_count:
+            return self.regenerate(from_edit=False)
+        if index < 0:
+            raise NothingToDo("This is the first version of the reply.")
+        reply.show_take(index)
+        self._emit(TurnChanged(len(self.session.turns) - 1, reply))
+        self._save()
+        return None
 
     def go_on(self) -> Reply:
         """Continue the last reply, or write a new one after the player's turn."""
@@ -214,6 +243,7 @@ class Conversation:
         if self.busy:
             raise ConversationBusy("a reply is being written")
         self.busy = True
+        self.edited = None
         self._cancel = threading.Event()
 
     async def _reply(
@@ -221,6 +251,7 @@ class Conversation:
         input_turn: Turn | None = None,
         replaced: Turn | None = None,
         continuing: bool = False,
+        dropped: list[Turn] | None = None,
     ) -> Turn | None:
         session = self.session
         self.runner.keep_state(self._state_key())
@@ -260,7 +291,8 @@ class Conversation:
                 text = text[len(parser.late_thought):]
             if error or not text.strip():
                 self._emit(ReplyEnded(None, continuing, stats, error))
-                self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled))
+                self._take_back(input_turn, replaced, give_input_back=bool(error or stats.cancelled),
+                                dropped=dropped or [])
                 if not error and not stats.cancelled:
                     self._emit(Notice(
                         f"The model thought for {thought.tokens} tokens and wrote no answer: "
@@ -269,14 +301,17 @@ class Conversation:
                     ))
                 return None
             full = clean_reply(session.mode, base + text)
+            take = Take(full, "".join(thought.parts).strip(), thought.seconds(), thought.tokens)
             if continuing:
                 turn = session.turns[-1]
-                turn.text = full
+                turn.set_current(take if thought.parts else replace(turn.current(), text=full))
+            elif replaced is not None:
+                turn = replaced
+                turn.add_take(take)
+                session.turns.append(turn)
             else:
                 turn = session.add("assistant", full)
-            if thought.parts:
-                turn.reasoning = "".join(thought.parts).strip()
-                turn.reasoning_s, turn.reasoning_tokens = thought.seconds(), thought.tokens
+                turn.set_current(take)
             self._emit(ReplyEnded(turn, continuing, stats))
             self._save()
             await self._note_speed(stats)
@@ -317,12 +352,15 @@ class Conversation:
         prompt = request if isinstance(request, str) else await runner.render(request)
         return detect_format(source, prompt)
 
-    def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool) -> None:
-        """Nothing useful came back: undo what this reply started."""
+    def _take_back(self, input_turn: Turn | None, replaced: Turn | None, give_input_back: bool,
+                   dropped: list[Turn]) -> None:
+        """Nothing useful came back: undo what this reply started (and put back what it dropped)."""
         session = self.session
-        if replaced is not None:
-            session.turns.append(replaced)
-            self._emit(TurnAdded(len(session.turns) - 1, replaced))
+        kept = ([replaced] if replaced is not None else []) + dropped
+        if kept:
+            for turn in kept:
+                session.turns.append(turn)
+                self._emit(TurnAdded(len(session.turns) - 1, turn))
         elif give_input_back and input_turn is not None and session.turns[-1:] == [input_turn]:
             session.undo()
             self._emit(TurnRemoved(len(session.turns), input_turn))
@@ -334,6 +372,7 @@ class Conversation:
         """Take back the last turn; the player's own input comes back to edit."""
         self._require_idle()
         turn = self.session.undo()
+        self.edited = None
         if turn is None:
             return None
         self._emit(TurnRemoved(len(self.session.turns), turn))
@@ -346,14 +385,26 @@ class Conversation:
     def edit(self, index: int, text: str) -> None:
         self._require_idle()
         self.session.edit(index, text)
+        self.edited = index
         self._emit(TurnChanged(index, self.session.turns[index]))
         self._save()
+
+    def dropped_by_retry(self) -> int:
+        """Turns Ctrl+R drops to write again from the edited turn (its own reply keeps its versions)."""
+        turns = self.session.turns
+        if self.edited is None or self.edited >= len(turns):
+            return 0
+        end = self.edited + 1
+        if turns[self.edited].role != "assistant" and end < len(turns) and turns[end].role == "assistant":
+            end += 1
+        return len(turns) - end
 
     def set_mode(self, mode: str) -> None:
         self._require_idle()
         if mode == self.session.mode:
             return
         self.session.set_mode(mode)
+        self.edited = None
         self.session.start_with_greeting()
         self._emit(SessionReset())
         self._save()
@@ -370,13 +421,25 @@ class Conversation:
         self._emit(SetupChanged())
         self._save()
 
-    def new_session(self) -> Session:
-        """A fresh session with the same mode and setup."""
+    def start_scenario(self, scenario: Scenario) -> None:
+        """Begin an empty session from a scenario: its Memory and note, its opening as the first reply."""
         self._require_idle()
+        if self.session.turns:
+            raise NothingToDo("A scenario starts an empty session: start a new one first (Ctrl+N).")
+        scenario.start(self.session)
+        self._emit(SessionReset())
+        self._emit(SetupChanged())
+        self._save()
+
+    def new_session(self, keep: Iterable[str] = ()) -> Session:
+        """A fresh session in the same mode that carries over the setup fields in ``keep``."""
+        self._require_idle()
+        unknown = set(keep) - set(SETUP_FIELDS)
+        if unknown:
+            raise ValueError(f"not a setup field: {', '.join(sorted(unknown))}")
         old = self.session
-        self.session = Session(
-            mode=old.mode, **{name: getattr(old, name) for name in SETUP_FIELDS}
-        )
+        self.session = Session(mode=old.mode, **{name: getattr(old, name) for name in keep})
+        self.edited = None
         self.session.start_with_greeting()
         self._emit(SessionReset())
         return self.session

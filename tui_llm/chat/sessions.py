@@ -18,33 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from tui_llm import locations
+from tui_llm.chat.turn import ROLES, Turn, TurnError
 from tui_llm.config import write_atomic
+
 FORMAT = "tui-llm-session"
 VERSION = 1
 DEFAULT_MODE = "instruct"
 MODES = ("chat", "instruct", "story", "adventure")
-ROLES = ("user", "assistant", "action")
 USER_ROLES = ("user", "action")
 
 
 class SessionError(Exception):
     """A session file that cannot be read or written, worded for the user."""
-
-
-@dataclass
-class Turn:
-    role: str
-    text: str
-    reasoning: str = ""  # the model's thought before this reply; never sent back
-    reasoning_s: float = 0.0
-    reasoning_tokens: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"role": self.role, "text": self.text}
-        if self.reasoning:
-            data.update(reasoning=self.reasoning, reasoning_s=round(self.reasoning_s, 2),
-                        reasoning_tokens=self.reasoning_tokens)
-        return data
 
 
 def _now() -> str:
@@ -82,9 +67,11 @@ class Session:
         self.mode = mode
 
     def add(self, role: str, text: str) -> Turn:
+        """A new turn at the end; a chat's reply keeps the character's name as it is now."""
         if role not in ROLES:
             raise SessionError(f"unknown turn role {role!r}")
-        turn = Turn(role, text)
+        speaker = self.character.strip() if role == "assistant" and self.mode == "chat" else ""
+        turn = Turn(role, text, speaker=speaker)
         self.turns.append(turn)
         return turn
 
@@ -163,22 +150,10 @@ class Session:
             raise SessionError("'turns' is not a list")
         turns: list[Turn] = []
         for number, item in enumerate(turns_data, start=1):
-            if (
-                not isinstance(item, dict)
-                or item.get("role") not in ROLES
-                or not isinstance(item.get("text"), str)
-            ):
-                raise SessionError(f"turn {number} is malformed")
-            reasoning = item.get("reasoning", "")
-            seconds = item.get("reasoning_s", 0.0)
-            tokens = item.get("reasoning_tokens", 0)
-            if (
-                not isinstance(reasoning, str)
-                or not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
-                or not isinstance(tokens, int) or isinstance(tokens, bool)
-            ):
-                raise SessionError(f"turn {number}'s reasoning is malformed")
-            turns.append(Turn(item["role"], item["text"], reasoning, float(seconds), tokens))
+            try:
+                turns.append(Turn.from_dict(item))
+            except TurnError as exc:
+                raise SessionError(f"turn {number}{exc}") from None
         text_fields = ("title", "model", "model_path", "template", "system_prompt", "character",
                        "greeting", "memory", "authors_note", "created", "updated")
         values: dict[str, Any] = {}
@@ -372,10 +347,16 @@ def to_markdown(session: Session) -> str:
     if session.mode in ("story", "adventure"):
         lines += _story_markdown(session)
     else:
-        names = {"user": "You", "action": "You", "assistant": session.character or "Model"}
         for turn in session.turns:
-            lines += [f"**{names[turn.role]}:**", "", turn.text.strip(), ""]
+            lines += [f"**{speaker_name(session, turn) or 'You'}:**", "", turn.text.strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def speaker_name(session: Session, turn: Turn) -> str:
+    """Who wrote a reply, as named when it was written: "" for the player's own turns."""
+    if turn.role != "assistant":
+        return ""
+    return turn.speaker or session.character.strip() or "Model"
 
 
 def _story_markdown(session: Session) -> list[str]:

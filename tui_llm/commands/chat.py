@@ -33,10 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use an OpenAI-compatible server: its URL or an [endpoints] name "
                         "from config.toml")
     parser.add_argument(
-        "--prompt", required=True,
+        "--prompt", default=None,
         help="the message, story text or action to send ('-' reads stdin; in story and "
         "adventure mode an empty prompt asks the model to go on)",
     )
+    parser.add_argument("--regenerate", action="store_true",
+                        help="with --session, instead of --prompt: write the last reply again, "
+                        "kept as one more version of it, and print it")
     parser.add_argument(
         "--mode", choices=MODE_CHOICES, default=None,
         help="chat, instruct (default for a new session), story or adventure",
@@ -156,6 +159,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.model is None and not args.endpoint:
         raise UserError("give --model FILE, or --endpoint URL for a model on a server")
+    if args.regenerate and (args.session is None or args.prompt is not None):
+        raise UserError("--regenerate writes the last reply of a --session again, and takes no --prompt")
+    if not args.regenerate and args.prompt is None:
+        raise UserError("give --prompt TEXT (or --regenerate with --session)")
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     config = load_config(locations.config_file())
     for problem in config.problems:
@@ -231,7 +238,10 @@ def _run(args: argparse.Namespace) -> int:
             )
             conversation.subscribe(show)
             try:
-                pending = conversation.send(prompt, as_action=not args.prose)
+                if args.regenerate:
+                    pending = conversation.regenerate(from_edit=False)
+                else:
+                    pending = conversation.send(prompt, as_action=not args.prose)
             except NothingToDo as exc:
                 raise UserError(str(exc)) from exc
             await pending

@@ -44,10 +44,12 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
     ]
 
-    def __init__(self, title: str, fields: list[Field]) -> None:
+    def __init__(self, title: str, fields: list[Field],
+                 hint: str = "Ctrl+S saves · Esc cancels · Tab (or Enter) moves on") -> None:
         super().__init__()
         self.title_text = title
         self.fields = fields
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -68,9 +70,7 @@ class FieldsDialog(ModalScreen[dict[str, Any] | None]):
                     else:
                         # The cursor waits at the end: typing adds to the text instead of replacing it.
                         yield OrderedInput(field.value, id=f"field-{field.key}", select_on_focus=False)
-            yield Static(
-                "Ctrl+S saves · Esc cancels · Tab (or Enter) moves on", id="fields-hint"
-            )
+            yield Static(self.hint, id="fields-hint")
 
     def on_mount(self) -> None:
         if self.fields:

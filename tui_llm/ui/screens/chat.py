@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -21,7 +22,7 @@ from textual.worker import Worker, WorkerState
 from tui_llm.chat import conversation as talk
 from tui_llm.chat.conversation import Conversation, ConversationBusy, NothingToDo
 from tui_llm.chat.session_keeper import SessionKeeper
-from tui_llm.chat.sessions import Session, SessionError, SessionLock, Turn
+from tui_llm.chat.sessions import Session, SessionError, SessionLock, Turn, speaker_name
 from tui_llm.engine.contract import GenerationStats, Runner, RunnerError
 from tui_llm.machine.guard import load_refusal
 from tui_llm.machine.plan import plan_for_file
@@ -49,6 +50,13 @@ class ChatScreen(ChatSetupActions, Screen):
         Binding("ctrl+r", "regenerate", "Retry", id="chat.regenerate"),
         Binding("ctrl+g", "continue", "Go on", id="chat.continue"),
         Binding("ctrl+z", "undo", "Undo", id="chat.undo"),
+        Binding("alt+left", "browse(-1)", "Previous version of the reply", id="chat.previous", show=False),
+        Binding("alt+right", "browse(1)", "Next version (past the last: a new one)", id="chat.next", show=False),
+        # Plain arrows reach the app from any terminal (Alt+arrows not always): on an empty prompt only.
+        Binding("left", "browse(-1, True)", "Previous version (prompt empty)", id="chat.previous_empty",
+                show=False, priority=True),
+        Binding("right", "browse(1, True)", "Next version (prompt empty)", id="chat.next_empty",
+                show=False, priority=True),
         Binding("ctrl+o", "mode", "Mode", id="chat.mode"),
         Binding("ctrl+t", "toggle_input", "Act/Story", id="chat.toggle_input", show=False),
         Binding("f2", "memory", "Memory", id="chat.memory"),
@@ -117,6 +125,7 @@ class ChatScreen(ChatSetupActions, Screen):
         self._flush_timer = self.set_interval(FLUSH_INTERVAL, self._flush, pause=True)
         self._render_transcript()
         self._update_title()
+        self.offer_scenarios()
         if self.model_path is not None or (
             not self.runner.loaded and not self.runner.capabilities.loads_files
         ):
@@ -220,20 +229,21 @@ class ChatScreen(ChatSetupActions, Screen):
         self._update_status()
 
     # -- transcript -----------------------------------------------------
-    def _label(self, role: str) -> str:
+    def _label(self, turn: Turn) -> str:
+        """How the transcript names a turn's speaker: a chat's reply by its name when written."""
         mode = self.session.mode
-        if role == "user":
+        if turn.role == "user":
             return "" if mode in ("story", "adventure") else "You"
-        if role == "assistant":
+        if turn.role == "assistant":
             if mode == "chat":
-                return self.session.character.strip() or "Model"
+                return speaker_name(self.session, turn)
             return "Model" if mode == "instruct" else ""
         return ""
 
     def _make_view(self, turn: Turn) -> TranscriptEntry:
         """The transcript's entry for ``turn``; it becomes a widget only while among the newest."""
         text = turn_display(turn, self.show_thoughts)
-        view = TranscriptEntry(turn.role, text, self._label(turn.role), _session_view, session_content)
+        view = TranscriptEntry(turn.role, text, self._label(turn), _session_view, session_content)
         view.set_class(turn.role == "assistant" and self.session.mode in MARKDOWN_MODES, "markdown")
         view.set_class(len(self._views) < self.session.hidden_turns, "out-of-context")
         return view
@@ -303,8 +313,8 @@ class ChatScreen(ChatSetupActions, Screen):
                 self._figures = None
                 self._render_transcript()
             case talk.SetupChanged():
-                for view in self._views:
-                    view.set_label(self._label(view.role))
+                for view, turn in zip(self._views, self.session.turns):
+                    view.set_label(self._label(turn))
                 self._update_title()
 
     def _start_reply(self, continuing: bool, base: str) -> None:
@@ -326,7 +336,7 @@ class ChatScreen(ChatSetupActions, Screen):
         if event.turn is None:
             if view is not None:
                 if event.continuing:
-                    view.set_text(self._draft.base)
+                    view.set_text(turn_display(self.session.turns[-1], self.show_thoughts))
                 else:
                     view.remove()
             if event.error:
@@ -395,7 +405,8 @@ class ChatScreen(ChatSetupActions, Screen):
         except NothingToDo as exc:
             self.notify(str(exc), timeout=3)
             return
-        self._generate(reply)
+        if reply is not None:  # browsing to a version already written starts nothing
+            self._generate(reply)
 
     @on(Input.Submitted, "#prompt")
     def send(self, event: Input.Submitted) -> None:
@@ -417,8 +428,20 @@ class ChatScreen(ChatSetupActions, Screen):
         self.conversation.stop()
 
     def action_regenerate(self) -> None:
-        if self._idle():
+        """After an edit, writes again from the edited turn; turns after it go only when confirmed."""
+        if not self._idle():
+            return
+        if self.conversation.dropped_by_retry():
+            self.offer_retry_from_edit()
+        else:
             self._begin(self.conversation.regenerate)
+
+    def action_browse(self, step: int, only_when_empty: bool = False) -> None:
+        """Show another version of the last reply; past the last one, write a new one."""
+        if only_when_empty and (self.query_one("#prompt", Input).value or self.session.last_reply is None):
+            raise SkipAction()  # the arrow goes to the prompt as usual
+        if self._idle():
+            self._begin(lambda: self.conversation.browse(step))
 
     def action_continue(self) -> None:
         if self._idle():

@@ -10,9 +10,12 @@ from __future__ import annotations
 from textual import work
 
 from tui_llm.chat.modes import MODE_HELP
-from tui_llm.chat.sessions import MODES, SessionError, save_reply
+from tui_llm.chat.scenarios import Scenario, load_scenarios
+from tui_llm.chat.sessions import MODES, USER_ROLES, SessionError, save_reply
 from tui_llm.ui.dialogs.choice import ChoiceDialog
-from tui_llm.ui.dialogs.session_forms import memory_dialog, setup_dialog, turn_editor, turn_picker
+from tui_llm.ui.dialogs.session_forms import (
+    CARRY_OVER, carried_fields, memory_dialog, new_session_dialog, setup_dialog, turn_editor, turn_picker,
+)
 
 
 class ChatSetupActions:
@@ -31,6 +34,7 @@ class ChatSetupActions:
             return
         self.conversation.set_mode(mode)
         self._notice(f"Mode: {mode} ({MODE_HELP[mode]})")
+        self.offer_scenarios()
         self.refresh_bindings()
         self._update_input()
         self._update_title()
@@ -66,7 +70,26 @@ class ChatSetupActions:
         if not values or index >= len(self.session.turns) or self.generating:
             return
         self.conversation.edit(index, str(values["text"]))
+        if self.session.turns[index].role in USER_ROLES:
+            self.offer_retry_from_edit()
 
+    def offer_retry_from_edit(self) -> None:
+        """Write the reply to the edited turn again; say first how many later turns that drops."""
+        edited, dropped = self.conversation.edited, self.conversation.dropped_by_retry()
+        if edited is None:
+            return
+        later = f", dropping the {dropped} turn{'s' if dropped != 1 else ''} after it" if dropped else ""
+        options = [("retry", f"Write the reply to turn {edited + 1} again{later}"),
+                   ("keep", "Keep the turns as they are (Ctrl+R offers this again)")]
+        if dropped:
+            options.insert(1, ("last", "Write only the last reply again"))
+        self.app.push_screen(ChoiceDialog(f"Turn {edited + 1} edited", options, "retry"), self._retry_chosen)
+
+    def _retry_chosen(self, choice: str | None) -> None:
+        if choice == "retry" and self._idle():
+            self._begin(self.conversation.regenerate)
+        elif choice == "last" and self._idle():
+            self._begin(lambda: self.conversation.regenerate(from_edit=False))
     def action_copy_reply(self) -> None:
         reply = self.session.last_reply
         if reply is not None:
@@ -84,7 +107,42 @@ class ChatSetupActions:
             self.app.call_from_thread(self.notify, said, timeout=8)
 
     def action_new_chat(self) -> None:
-        if self.generating:
+        if not self.generating:
+            self.app.push_screen(new_session_dialog(), self._new_chosen)
+
+    def _new_chosen(self, values: dict[str, object] | None) -> None:
+        if values is None or self.generating:
             return
-        self.conversation.new_session()
+        self.conversation.new_session(keep=carried_fields(values))
+        kept = [CARRY_OVER[key][0] for key, ticked in values.items() if ticked]
+        self._notice(f"New session, carrying over: {', '.join(kept)}" if kept else "New session")
+        self._update_title()
         self._update_status()
+        self.offer_scenarios()
+
+    @work(thread=True, exit_on_error=False, group="scenarios", description="read the scenarios")
+    def offer_scenarios(self) -> None:
+        """An empty adventure opens with a choice of start scenarios (Esc: an empty one)."""
+        if self.session.mode != "adventure" or self.session.turns:
+            return
+        scenarios, problems = load_scenarios()
+        self.app.call_from_thread(self._pick_scenario, scenarios, problems)
+
+    def _pick_scenario(self, scenarios: list[Scenario], problems: list[str]) -> None:
+        for problem in problems:
+            self._notice(problem)
+        if not scenarios or self.session.turns or self.session.mode != "adventure":
+            return
+        options = [("own", "Your own start: an empty adventure")] + [
+            (str(index), f"{scenario.title}{' (yours)' if scenario.origin == 'user' else ''}")
+            for index, scenario in enumerate(scenarios)
+        ]
+        self.app.push_screen(ChoiceDialog("Start the adventure from a scenario?", options, "0"),
+                             lambda choice: self._scenario_chosen(scenarios, choice))
+
+    def _scenario_chosen(self, scenarios: list[Scenario], choice: str | None) -> None:
+        if choice in (None, "own") or self.generating or self.session.turns:
+            return
+        scenario = scenarios[int(choice)]
+        self.conversation.start_scenario(scenario)
+        self._notice(f"Scenario: {scenario.title}")

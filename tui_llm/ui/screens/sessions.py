@@ -141,16 +141,41 @@ class SessionsScreen(Screen):
         self.notify(problem, title="Session not opened", severity="error", timeout=10)
 
     def _opened(self, session: Session, lock: SessionLock) -> None:
-        from tui_llm.ui.screens.chat import ChatScreen
-
         if not self.is_current:  # the user went elsewhere while it was read
             lock.__exit__(None, None, None)
             return
+        wanted = self._model_to_offer(session)
+        if wanted is None:
+            self._show(session, None, lock)
+            return
         runner = self.app.runner
-        model_path = None
-        if not runner.loaded and runner.capabilities.loads_files and session.model_path:
-            model_path = Path(session.model_path)
-        self.app.push_screen(ChatScreen(runner, model_path, session, lock))
+        current = runner.model_name if runner.loaded else "no model"
+        self.app.push_screen(
+            ChoiceDialog(
+                f"This session was written with {wanted.name}. Enter loads it · Esc keeps {current}",
+                [("load", f"Load {wanted.name}"), ("keep", f"Keep {current}")], "load",
+            ),
+            lambda choice: self._show(session, wanted if choice == "load" else None, lock),
+        )
+
+    def _model_to_offer(self, session: Session) -> Path | None:
+        """The model the session was written with, where it is still there and not the one loaded."""
+        runner = self.app.runner
+        if not session.model_path or not runner.capabilities.loads_files:
+            return None
+        wanted = Path(session.model_path).expanduser()
+        if runner.loaded and runner.location and Path(runner.location).expanduser() == wanted:
+            return None
+        if not wanted.is_file():
+            self.notify(f"{wanted.name}, which this session was written with, is no longer at {wanted.parent}.",
+                        title="Model not found", timeout=8)
+            return None
+        return wanted
+
+    def _show(self, session: Session, model_path: Path | None, lock: SessionLock) -> None:
+        from tui_llm.ui.screens.chat import ChatScreen
+
+        self.app.push_screen(ChatScreen(self.app.runner, model_path, session, lock))
 
     def action_rename(self) -> None:
         summary = self.current()

@@ -25,11 +25,12 @@ def with_thought(answer: str, thought: str, line: str, expanded: bool) -> str:
 
 
 def turn_display(turn: Turn, expanded: bool) -> str:
-    """A finished turn as the transcript shows it."""
+    """A finished turn as the transcript shows it: which version it is, when there are several."""
+    mark = f"‹ {turn.shown + 1}/{turn.take_count} › " if turn.take_count > 1 else ""
     if not turn.reasoning:
-        return turn.text
+        return mark + turn.text
     line = thought_line(turn.reasoning_s, turn.reasoning_tokens, expanded=expanded)
-    return with_thought(turn.text, turn.reasoning, line, expanded)
+    return mark + with_thought(turn.text, turn.reasoning, line, expanded)
 
 
 class ReplyDraft:
