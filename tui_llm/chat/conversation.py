@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Coroutine, Union
 
-from tui_llm.chat.context import ContextOverflowError, assemble
+from tui_llm.chat.context import Assembly, ContextOverflowError, assemble
 from tui_llm.chat.modes import clean_reply, uses_messages
 from tui_llm.chat.reasoning import (
     THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
@@ -26,7 +26,7 @@ from tui_llm.prompts.sandbox import TemplateRenderError
 
 TEXT_MODES = ("story", "adventure")
 SETUP_FIELDS = (
-    "memory", "authors_note", "character", "system_prompt", "greeting", "game_preamble",
+    "memory", "authors_note", "character", "system_prompt", "greeting", "game_preamble", "play",
 )
 
 
@@ -148,6 +148,9 @@ class Conversation:
     def thinking(self, value: str | Callable[[], str]) -> None:
         self._thinking = value if callable(value) else (lambda: value)
 
+    def current_sampler(self) -> SamplerSettings:
+        return self._sampler()
+
     # -- events ----------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -231,18 +234,10 @@ class Conversation:
         try:
             self._emit(ReplyStarted(continuing, base))
             try:
-                self._apply_thinking()
-                assembly = await assemble(session, self.runner, self._sampler(), continuing)
+                request, sampler, fmt, assembly = await self.prepare(continuing)
                 if assembly.notice:
                     self._emit(Notice(assembly.notice))
                     self._emit(ContextChanged(session.hidden_turns))
-                request = assembly.request
-                if not isinstance(request, str):
-                    request = with_no_think(list(request), self.runner.template.source, self.thinking)
-                fmt = await self._reasoning_format(request, continuing)
-                sampler = assembly.sampler
-                if fmt.stops:
-                    sampler = sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *fmt.stops])))
                 parser = fmt.parser()
                 async for piece in self.runner.stream(request, sampler, self._cancel):
                     for kind, part in parser.feed(piece):
@@ -281,6 +276,25 @@ class Conversation:
             return turn
         finally:
             self.busy = False
+
+    async def prepare(
+        self, continuing: bool = False
+    ) -> tuple[Any, SamplerSettings, ReasoningFormat, Assembly]:
+        """Exactly what the engine is given for the next reply: request, sampler, thought format.
+
+        Moves ``session.context_start`` as ``assemble`` does; the prompt preview
+        calls it on a copy of the session.
+        """
+        self._apply_thinking()
+        assembly = await assemble(self.session, self.runner, self._sampler(), continuing)
+        request = assembly.request
+        if not isinstance(request, str):
+            request = with_no_think(list(request), self.runner.template.source, self.thinking)
+        fmt = await self._reasoning_format(request, continuing)
+        sampler = assembly.sampler
+        if fmt.stops:
+            sampler = sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *fmt.stops])))
+        return request, sampler, fmt, assembly
 
     def _take_part(self, kind: str, part: str, pieces: list[str], thought: "_Thought") -> None:
         if kind == THOUGHT:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui_llm.commands._load_args import add_rope_arguments, rope_changes
+from tui_llm.commands._play_args import add_play_arguments, apply_play_arguments, show_prompt
 
 if TYPE_CHECKING:
     from tui_llm.chat.conversation import ReplyEnded
@@ -72,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "allows (default: the model's setting in config.toml, else its own)")
     parser.add_argument("--show-thinking", action="store_true",
                         help="print the model's thought on stderr (stdout gets only the answer)")
+    add_play_arguments(parser)
 
 
 def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
@@ -113,6 +115,7 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
     else:
         session = Session(mode=args.mode or DEFAULT_MODE)
         session.path = args.session.expanduser() if args.session else None
+    apply_play_arguments(args, session)
     for option, attribute in (
         ("system", "system_prompt"), ("character", "character"), ("greeting", "greeting"),
         ("memory", "memory"), ("authors_note", "authors_note"),
@@ -144,7 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     from tui_llm.chat.conversation import (
         Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
     )
+    from tui_llm.chat.context import ContextOverflowError
     from tui_llm.chat.sessions import SessionError, save_session
+    from tui_llm.prompts.sandbox import TemplateRenderError
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
@@ -217,6 +222,9 @@ def _run(args: argparse.Namespace) -> int:
                 thinking=args.thinking or config.overrides_for(args.model).thinking or "",
             )
             conversation.subscribe(show)
+            if args.show_prompt:
+                await show_prompt(conversation, prompt, not args.prose, args.json)
+                return
             try:
                 pending = conversation.send(prompt, as_action=not args.prose)
             except NothingToDo as exc:
@@ -227,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(reply())
-    except (RunnerError, SessionError) as exc:
+    except (RunnerError, SessionError, ContextOverflowError, TemplateRenderError) as exc:
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])
