@@ -14,7 +14,8 @@ World Info JSON files. The subset honoured, as SillyTavern does it:
   orders sit closer to the end; when the lore budget is full, lower orders are
   left out first.
 - ``position``: 0/``before_char`` and 1/``after_char`` (around the character's
-  description); 4 "at depth" with ``depth`` (messages from the end). Other
+  description); 4 "at depth" with ``depth`` (messages from the end; lines
+  from the end in story and adventure modes). Other
   positions (Author's note or example top/bottom) are placed after the character.
 
 Not honoured: regex keys (matched as plain text), recursive scanning,
