@@ -120,6 +120,9 @@ def deflate_bomb(size: int) -> bytes:
     ("bad-crc.png", lambda: png(chunk(b"tEXt", b"chara\0abc", crc=1)), "CRC"),
     ("no-card.png", lambda: png(text_chunk("Comment", "hello")), "holds no character card"),
     ("not-json.json", lambda: b"{name: Mira", "not valid JSON"),
+    ("escaped-quotes.json", lambda: b'"' + b'\\"' * 3_000_000, "not valid JSON"),
+    ("deep-in-a-field.json", lambda: json.dumps(v2(extensions={"x": 0})).replace(
+        '{"x": 0}', "[" * 70 + "]" * 70).encode(), "nests deeper than 64"),
     ("not-a-card.json", lambda: json.dumps({"spec": "x"}).encode(), "not a character card"),
     ("nameless.json", lambda: json.dumps(v2("")).encode(), "no character name"),
     ("bad-field.json", lambda: json.dumps(v2(description=["x"])).encode(), "'description' is not text"),

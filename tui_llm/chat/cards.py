@@ -28,8 +28,6 @@ MAX_CARD_FILE = 64 * 1024 * 1024
 MAX_JSON = 16 * 1024 * 1024
 MAX_DEPTH = 64
 CARD_SUFFIXES = (".png", ".json")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class CardError(ValueError):
@@ -102,18 +100,21 @@ def parse_card(data: bytes) -> Card:
 
 
 def parse_json(text: str) -> Any:
-    depth = deepest = 0
-    for bracket in _BRACKET.findall(_STRING.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            raise CardError(f"the card's JSON nests deeper than {MAX_DEPTH} levels")
+    """JSON nested at most ``MAX_DEPTH`` deep (the parser itself stops far deeper ones)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CardError(f"the card is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     except RecursionError as exc:
-        raise CardError("the card's JSON nests too deeply") from exc
+        raise CardError(f"the card's JSON nests deeper than {MAX_DEPTH} levels") from exc
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if depth > MAX_DEPTH:
+            raise CardError(f"the card's JSON nests deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
 
 
 def card_from_json(obj: Any) -> Card:
