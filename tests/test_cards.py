@@ -116,7 +116,7 @@ def deflate_bomb(size: int) -> bytes:
     ("huge-chunk.png", lambda: png(chunk(b"tEXt", b"chara\0" + b"A" * (17 * MB))), "refused"),
     ("bomb.png", lambda: png(chunk(b"iTXt", b"ccv3\0\1\0\0\0" + deflate_bomb(200 * MB))),
      "inflates past 16 MiB"),
-    ("many-chunks.png", lambda: png(*[chunk(b"tIME", b"1234567")] * 5000), "more than 4096 chunks"),
+    ("many-chunks.png", lambda: png(*[chunk(b"tIME", b"1234567")] * 70_000), "more than 65536 chunks"),
     ("bad-crc.png", lambda: png(chunk(b"tEXt", b"chara\0abc", crc=1)), "CRC"),
     ("no-card.png", lambda: png(text_chunk("Comment", "hello")), "holds no character card"),
     ("not-json.json", lambda: b"{name: Mira", "not valid JSON"),
@@ -157,3 +157,9 @@ def test_a_missing_card_file_is_named(tmp_path):
         load_card(tmp_path / "none.png")
     with pytest.raises(CardError, match="is a folder"):
         load_card(tmp_path)
+
+
+def test_a_big_image_in_many_data_chunks_still_reads(tmp_path):
+    data = [chunk(b"IDAT", b"\0" * 8192)] * 3000
+    card = load_card(write_png_card(tmp_path / "big.png", *data, text_chunk("chara", b64(v2()))))
+    assert card.name == "Mira"

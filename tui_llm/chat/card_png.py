@@ -11,7 +11,7 @@ import struct
 import zlib
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_CHUNKS = 4096
+MAX_CHUNKS = 65536  # big images come in many 8 KiB IDAT chunks
 MAX_TEXT_CHUNK = 16 * 1024 * 1024
 MAX_INFLATED = 16 * 1024 * 1024
 TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
