@@ -24,11 +24,13 @@ class Preview:
     notice: str
     prompt_tokens: int
     budget: int
+    rendered: bool = True  # False: role messages, which the server puts in its own template
 
     def to_dict(self) -> dict[str, Any]:
         return {"prompt": self.prompt, "sampler": self.sampler, "template": self.template,
                 "lore": list(self.lore), "notice": self.notice,
-                "prompt_tokens": self.prompt_tokens, "budget": self.budget}
+                "prompt_tokens": self.prompt_tokens, "budget": self.budget,
+                "rendered": self.rendered}
 
 
 async def next_prompt(conversation: Conversation, text: str = "", as_action: bool = True) -> Preview:
@@ -45,10 +47,11 @@ async def next_prompt(conversation: Conversation, text: str = "", as_action: boo
     request, sampler, _fmt, assembly = await shadow.prepare(continuing)
     runner = conversation.runner
     prompt = request if isinstance(request, str) else await runner.render(request)
+    rendered = prompt is not None
     if prompt is None:
         prompt = json.dumps(request, ensure_ascii=False, indent=1)
     return Preview(
         prompt=prompt, sampler=sampler.to_dict(), template=runner.template.name,
         lore=assembly.lore, notice=assembly.notice,
-        prompt_tokens=assembly.prompt_tokens, budget=assembly.budget,
+        prompt_tokens=assembly.prompt_tokens, budget=assembly.budget, rendered=rendered,
     )

@@ -13,8 +13,9 @@ from tui_llm.chat.preview import Preview
 
 def preview_facts(preview: Preview) -> str:
     lore = ", ".join(preview.lore) if preview.lore else "none"
-    return (f"{preview.prompt_tokens} of {preview.budget} prompt tokens · template "
-            f"{preview.template or '?'} · lore: {lore}")
+    how = (f"template {preview.template or '?'}" if preview.rendered
+           else "messages as sent: the server applies its template")
+    return f"{preview.prompt_tokens} of {preview.budget} prompt tokens · {how} · lore: {lore}"
 
 
 class PromptView(ModalScreen[None]):
