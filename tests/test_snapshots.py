@@ -34,6 +34,7 @@ from tui_llm.engine.endpoints import Endpoint
 from tui_llm.hub.starter import STARTER_WHEEL_SIZE, StarterError, wheel_progress
 from tui_llm.machine.hardware import GPU, Hardware
 from tui_llm.ui.dialogs.keys import KeysDialog
+from tui_llm.ui.dialogs.prompt_view import PromptView
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.home import HomeScreen
 from tui_llm.ui.screens.starter import StarterScreen
@@ -224,6 +225,22 @@ def jump(fox):
 
 def test_chat_markdown_reply(snap_compare):
     assert compare_a_scripted_chat(snap_compare, MARKDOWN_REPLY)
+
+
+def test_chat_next_prompt(snap_compare):
+    """F7 on the chat screen: the next prompt, read-only (the scripted runner cannot render)."""
+    runner = FakeRunner(replies=["Hello! The fox is quick and the dog is lazy."])
+
+    async def run_before(pilot: Pilot) -> None:
+        await at_home(pilot)
+        pilot.app.open_chat(None)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and pilot.app.screen.ready)
+        await pilot.press(*"Tell me about the fox", "enter")
+        await wait_until(pilot, lambda: runner.requests and not pilot.app.screen.is_busy)
+        await pilot.press(*"And the dog?", "f7")
+        await settled(pilot, lambda: isinstance(pilot.app.screen, PromptView))
+
+    assert snap_compare(pinned_app(runner), run_before=run_before)
 
 
 def test_starter(snap_compare):

@@ -8,13 +8,19 @@ Turns are dropped in a chunk (down to ``1 - DROP_SLACK`` of the budget), and
 keeps the same beginning for many turns and the engine's KV cache is reused.
 A history too long to render at all (past the template's size limit) is cut
 by its length in characters before anything is rendered.
+
+Lore triggered by the latest messages takes at most its own share of the
+budget (``PlaySetup.lore_budget``); entries past it are named in the notice.
+When even the kept turns leave no room for lore, the lore goes first: it never
+pushes out Memory, the system prompt or the character card.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
+from tui_llm.chat.lore import LoreEntry, triggered
 from tui_llm.chat.modes import build_request, extra_stops, uses_messages
 from tui_llm.chat.sessions import USER_ROLES, Session
 from tui_llm.engine.contract import Request, Runner
@@ -41,9 +47,22 @@ class Assembly:
     dropped_turns: int = 0
     dropped_tokens: int = 0
     shifts: bool = False  # the engine moves the kept turns in its cache instead of reading them again
+    lore: tuple[str, ...] = ()  # the lore entries sent, by name
+    lore_left_out: tuple[str, ...] = ()  # triggered, but past the lore budget or the context
+    lore_budget: int = 0
 
     @property
     def notice(self) -> str:
+        return " ".join(part for part in (self._dropped_notice(), self._lore_notice()) if part)
+
+    def _lore_notice(self) -> str:
+        if not self.lore_left_out:
+            return ""
+        names = ", ".join(self.lore_left_out)
+        return (f"Lore left out ({len(self.lore_left_out)} entries past the lore budget of "
+                f"{self.lore_budget} tokens or the context): {names}.")
+
+    def _dropped_notice(self) -> str:
         if not self.dropped_turns:
             return ""
         turns = "turn" if self.dropped_turns == 1 else "turns"
@@ -118,9 +137,49 @@ async def assemble(
     sampler = mode_sampler(session, sampler)
     n_ctx = runner.n_ctx
     start = min(session.context_start, protected_from(session))
+    budget = n_ctx - reply_budget(n_ctx, sampler) if n_ctx > 0 else 0
+    lore, left_out, lore_budget = await choose_lore(session, runner, budget)
+    try:
+        assembly = await _fit(session, runner, sampler, continuing, start, lore)
+    except ContextOverflowError:
+        if not lore:
+            raise
+        assembly = await _fit(session, runner, sampler, continuing, start, [])
+        lore, left_out = [], [*lore, *left_out]
+    return replace(assembly, lore=tuple(e.name for e in lore),
+                   lore_left_out=tuple(e.name for e in left_out), lore_budget=lore_budget)
+
+
+async def choose_lore(
+    session: Session, runner: Runner, budget: int
+) -> tuple[list[LoreEntry], list[LoreEntry], int]:
+    """The triggered lore that fits its budget, what does not, and that budget in tokens."""
+    books = session.play.lorebooks
+    if not books:
+        return [], [], 0
+    found = triggered(books, [turn.text for turn in session.turns])
+    limit = session.play.lore_budget_for(budget) if budget > 0 else session.play.lore_budget
+    chosen: list[LoreEntry] = []
+    left_out: list[LoreEntry] = []
+    used = 0
+    for entry in found:
+        cost = await runner.count_tokens(entry.content) + 1
+        if limit and used + cost > limit:
+            left_out.append(entry)
+            continue
+        chosen.append(entry)
+        used += cost
+    return chosen, left_out, limit
+
+
+async def _fit(
+    session: Session, runner: Runner, sampler: SamplerSettings, continuing: bool,
+    start: int, lore: list[LoreEntry],
+) -> Assembly:
+    n_ctx = runner.n_ctx
 
     async def request_at(first: int) -> Request:
-        return await finalize(runner, build_request(session, first), continuing)
+        return await finalize(runner, build_request(session, first, lore), continuing)
 
     sizes: dict[int, int] = {}
 
@@ -147,10 +206,10 @@ async def assemble(
     if chosen is None:
         least = await size(candidates[-1])
         raise ContextOverflowError(
-            f"The prompt needs {least} tokens even without older turns (Memory, system prompt "
-            f"and your latest input), but the context holds {n_ctx} and {n_ctx - budget} are "
-            "kept for the reply. Shorten them, lower the reply length, or load the model "
-            "with a larger context."
+            f"The prompt needs {least} tokens even without older turns (Memory, system prompt, "
+            f"character card and your latest input), but the context holds {n_ctx} and "
+            f"{n_ctx - budget} are kept for the reply. Shorten them, lower the reply length, "
+            "or load the model with a larger context."
         )
     kept = await size(chosen)
     if first != start:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Coroutine, Iterable, Union
+from dataclasses import replace
+from typing import Any, Callable, Coroutine, Iterable
 
-from tui_llm.chat.context import ContextOverflowError, assemble
+from tui_llm.chat.context import Assembly, ContextOverflowError, assemble
+from tui_llm.chat.events import (
+    ConversationBusy, NothingToDo, TurnAdded, TurnRemoved, TurnChanged, ReplyStarted, ReplyText, ReplyThinking, ReplyEnded, InputReturned, Notice, ContextChanged, SessionReset, SetupChanged, Event, Listener,
+)
 from tui_llm.chat.modes import clean_reply, uses_messages
 from tui_llm.chat.reasoning import (
     THINK, THOUGHT, ReasoningFormat, detect_format, thinking_variables, with_no_think,
@@ -29,97 +32,10 @@ from tui_llm.prompts.sandbox import TemplateRenderError
 
 TEXT_MODES = ("story", "adventure")
 SETUP_FIELDS = (
-    "memory", "authors_note", "character", "system_prompt", "greeting", "game_preamble",
+    "memory", "authors_note", "character", "system_prompt", "greeting", "game_preamble", "play",
 )
 
 
-class ConversationBusy(RuntimeError):
-    """A reply is being written; wait for it or stop it first."""
-
-
-class NothingToDo(ValueError):
-    """The action has nothing to act on (no reply to retry, nothing to go on from)."""
-
-
-@dataclass(frozen=True)
-class TurnAdded:
-    index: int
-    turn: Turn
-
-
-@dataclass(frozen=True)
-class TurnRemoved:
-    index: int
-    turn: Turn
-
-
-@dataclass(frozen=True)
-class TurnChanged:
-    index: int
-    turn: Turn
-
-
-@dataclass(frozen=True)
-class ReplyStarted:
-    continuing: bool
-    base: str  # the text being continued, or ""
-
-
-@dataclass(frozen=True)
-class ReplyText:
-    piece: str
-
-
-@dataclass(frozen=True)
-class ReplyThinking:
-    """A piece of the model's thought before its answer; never part of the reply text."""
-
-    piece: str
-
-
-@dataclass(frozen=True)
-class ReplyEnded:
-    """The reply is over. ``turn`` is the new or continued reply; None when nothing was kept."""
-
-    turn: Turn | None
-    continuing: bool
-    stats: GenerationStats
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class InputReturned:
-    """The player's input left the session (undo, or a reply that failed): give it back to edit."""
-
-    text: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Notice:
-    text: str
-
-
-@dataclass(frozen=True)
-class ContextChanged:
-    hidden_turns: int  # the oldest turns no longer sent to the model
-
-
-@dataclass(frozen=True)
-class SessionReset:
-    """The whole transcript changed (a mode switch, a new session): show it again."""
-
-
-@dataclass(frozen=True)
-class SetupChanged:
-    """Memory, Author's note, character or persona changed."""
-
-
-Event = Union[
-    TurnAdded, TurnRemoved, TurnChanged, ReplyStarted, ReplyThinking, ReplyText, ReplyEnded,
-    InputReturned, Notice, ContextChanged, SessionReset, SetupChanged,
-]
-Listener = Callable[[Event], None]
 Reply = Coroutine[Any, Any, "Turn | None"]
 
 
@@ -151,6 +67,9 @@ class Conversation:
     @thinking.setter
     def thinking(self, value: str | Callable[[], str]) -> None:
         self._thinking = value if callable(value) else (lambda: value)
+
+    def current_sampler(self) -> SamplerSettings:
+        return self._sampler()
 
     # -- events ----------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -263,18 +182,10 @@ class Conversation:
         try:
             self._emit(ReplyStarted(continuing, base))
             try:
-                self._apply_thinking()
-                assembly = await assemble(session, self.runner, self._sampler(), continuing)
+                request, sampler, fmt, assembly = await self.prepare(continuing)
                 if assembly.notice:
                     self._emit(Notice(assembly.notice))
                     self._emit(ContextChanged(session.hidden_turns))
-                request = assembly.request
-                if not isinstance(request, str):
-                    request = with_no_think(list(request), self.runner.template.source, self.thinking)
-                fmt = await self._reasoning_format(request, continuing)
-                sampler = assembly.sampler
-                if fmt.stops:
-                    sampler = sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *fmt.stops])))
                 parser = fmt.parser()
                 async for piece in self.runner.stream(request, sampler, self._cancel):
                     for kind, part in parser.feed(piece):
@@ -318,6 +229,25 @@ class Conversation:
             return turn
         finally:
             self.busy = False
+
+    async def prepare(
+        self, continuing: bool = False
+    ) -> tuple[Any, SamplerSettings, ReasoningFormat, Assembly]:
+        """Exactly what the engine is given for the next reply: request, sampler, thought format.
+
+        Moves ``session.context_start`` as ``assemble`` does; the prompt preview
+        calls it on a copy of the session.
+        """
+        self._apply_thinking()
+        assembly = await assemble(self.session, self.runner, self._sampler(), continuing)
+        request = assembly.request
+        if not isinstance(request, str):
+            request = with_no_think(list(request), self.runner.template.source, self.thinking)
+        fmt = await self._reasoning_format(request, continuing)
+        sampler = assembly.sampler
+        if fmt.stops:
+            sampler = sampler.with_changes(stop=tuple(dict.fromkeys([*sampler.stop, *fmt.stops])))
+        return request, sampler, fmt, assembly
 
     def _take_part(self, kind: str, part: str, pieces: list[str], thought: "_Thought") -> None:
         if kind == THOUGHT:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_llm import locations
+from tui_llm.chat.play import PlayError, PlaySetup
 from tui_llm.chat.turn import ROLES, Turn, TurnError
 from tui_llm.config import write_atomic
 
@@ -52,6 +53,7 @@ class Session:
     model_path: str = ""
     template: str = ""
     sampler: dict[str, Any] = field(default_factory=dict)
+    play: PlaySetup = field(default_factory=PlaySetup)  # card text, lorebooks, note placement
     created: str = field(default_factory=_now)
     updated: str = ""
     path: Path | None = None
@@ -134,7 +136,7 @@ class Session:
             "created": self.created,
             "updated": self.updated,
             "turns": [turn.to_dict() for turn in self.turns],
-        }
+        } | ({} if self.play.is_empty() else {"play": self.play.to_dict()})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n"
@@ -170,6 +172,10 @@ class Session:
             raise SessionError("'context_start' is not a turn number")
         if data.get("mode") not in MODES:
             raise SessionError(f"unknown mode {data.get('mode')!r}")
+        try:
+            values["play"] = PlaySetup.from_dict(data.get("play", {}))
+        except PlayError as exc:
+            raise SessionError(str(exc)) from exc
         return cls(
             mode=data["mode"],
             turns=turns,

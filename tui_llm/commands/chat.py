@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui_llm.commands._load_args import add_rope_arguments, rope_changes
+from tui_llm.commands._play_args import add_play_arguments, apply_play_arguments, show_prompt
 
 if TYPE_CHECKING:
     from tui_llm.chat.conversation import ReplyEnded
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --json: each reply token's N likeliest alternatives (1-20)")
     parser.add_argument("--show-thinking", action="store_true",
                         help="print the model's thought on stderr (stdout gets only the answer)")
+    add_play_arguments(parser)
 
 
 def _make_runner(args: argparse.Namespace, config: "AppConfig"):  # noqa: ANN202 - the runner module loads lazily
@@ -118,6 +120,7 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
     else:
         session = Session(mode=args.mode or DEFAULT_MODE)
         session.path = args.session.expanduser() if args.session else None
+    apply_play_arguments(args, session)
     for option, attribute in (
         ("system", "system_prompt"), ("character", "character"), ("greeting", "greeting"),
         ("memory", "memory"), ("authors_note", "authors_note"),
@@ -149,7 +152,9 @@ def _run(args: argparse.Namespace) -> int:
     from tui_llm.chat.conversation import (
         Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
     )
+    from tui_llm.chat.context import ContextOverflowError
     from tui_llm.chat.sessions import SessionError, save_session
+    from tui_llm.prompts.sandbox import TemplateRenderError
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
     from tui_llm.engine.contract import RunnerError
@@ -237,6 +242,9 @@ def _run(args: argparse.Namespace) -> int:
                 thinking=args.thinking or config.overrides_for(args.model).thinking or "",
             )
             conversation.subscribe(show)
+            if args.show_prompt:
+                await show_prompt(conversation, prompt, not args.prose, args.json)
+                return
             try:
                 if args.regenerate:
                     pending = conversation.regenerate(from_edit=False)
@@ -251,7 +259,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(reply())
-    except (RunnerError, SessionError) as exc:
+    except (RunnerError, SessionError, ContextOverflowError, TemplateRenderError) as exc:
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])

@@ -28,6 +28,7 @@ from tui_llm.machine.guard import load_refusal
 from tui_llm.machine.plan import plan_for_file
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.messages import ModelLoadProgress
+from tui_llm.ui.screens.chat_play import ChatPlayActions
 from tui_llm.ui.screens.chat_setup import ChatSetupActions
 from tui_llm.ui.widgets.chat_lines import input_look, progress_line, status_line, title_line
 from tui_llm.ui.widgets.ordered_input import PromptInput
@@ -44,7 +45,7 @@ def _session_view(entry: TranscriptEntry) -> SessionTurnView:
     return SessionTurnView(entry.role, entry.text, entry.label or "", markdown=entry.has_class("markdown"))
 
 
-class ChatScreen(ChatSetupActions, Screen):
+class ChatScreen(ChatSetupActions, ChatPlayActions, Screen):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),
         Binding("ctrl+r", "regenerate", "Retry", id="chat.regenerate"),
@@ -63,6 +64,8 @@ class ChatScreen(ChatSetupActions, Screen):
         Binding("f3", "setup", "Setup", id="chat.setup", show=False),
         Binding("f4", "edit_turn", "Edit", id="chat.edit", show=False),
         Binding("f5", "toggle_thoughts", "Show/fold thoughts", id="chat.thoughts", show=False),
+        Binding("f6", "play", "Card & lore", id="chat.play", show=False),
+        Binding("f7", "preview_prompt", "Next prompt", id="chat.preview_prompt", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
         Binding("ctrl+y", "copy_reply", "Copy reply", id="chat.copy", show=False),
         Binding("ctrl+s", "save_reply", "Save reply", id="chat.save_reply", show=False),
