@@ -15,6 +15,8 @@ from tui_llm.app_factory import make_app
 from tui_llm.chat.sessions import Session, SessionError, SessionLock, load_session, save_session
 from tui_llm.config import AppConfig
 from tui_llm.engine.sampler import SamplerSettings
+from tui_llm.ui.dialogs.choice import ChoiceDialog
+from tui_llm.ui.dialogs.fields import FieldsDialog
 from tui_llm.ui.screens.chat import ChatScreen
 from tui_llm.ui.screens.sessions import SessionsScreen
 from helpers import FakeRunner, wait_until
@@ -81,6 +83,9 @@ async def test_a_session_a_cli_process_is_writing_is_not_opened(model_path, isol
             out, err = await asyncio.to_thread(writer.communicate, "Go on.", 300)
             assert writer.returncode == 0, err
             await pilot.press("enter")  # free now: it opens, with the CLI's exchange in it
+            await wait_until(pilot, lambda: isinstance(app.screen, (ChoiceDialog, ChatScreen)))
+            if isinstance(app.screen, ChoiceDialog):  # offered the CLI's model: keep the one loaded
+                await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready)
             assert [t.text for t in app.screen.session.turns][:3] == ["Hello there.", "Hi.", "Go on."]
     finally:
@@ -115,7 +120,9 @@ async def test_a_cli_process_cannot_write_the_session_the_tui_shows(model_path, 
         await wait_until(pilot, lambda: len(load_session(session.path).turns) == 4)
         assert [t.text for t in load_session(session.path).turns][2:] == ["Ours.", "Mine."]
 
-        await pilot.press("ctrl+n")  # another session: this one is let go
+        await pilot.press("ctrl+n")  # another session (nothing carried over): this one is let go
+        await wait_until(pilot, lambda: isinstance(app.screen, FieldsDialog))
+        await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: lock_free(session.path))
         assert chat.session.path is None
         await pilot.press(*"Fresh.")

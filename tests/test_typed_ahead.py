@@ -170,8 +170,9 @@ async def test_picking_and_editing_a_turn_in_one_burst():
         burst(app, "How are you?", "enter")
         await wait_until(pilot, lambda: len(screen.session.turns) == 2 and not screen.generating)
         prompt = screen.query_one("#prompt", Input)
-        # F4 lists the turns (the last one chosen); Enter opens the editor from the list's callback.
-        burst(app, "f4", "up", "enter", "So, ", "ctrl+s", "next")
+        # F4 lists the turns (the last one chosen); Enter opens the editor from the list's callback;
+        # saving an edited input offers to write its reply again, and Esc keeps the turns.
+        burst(app, "f4", "up", "enter", "So, ", "ctrl+s", "escape", "next")
         await wait_until(pilot, lambda: app.screen is screen and prompt.value == "next")
         assert [t.text for t in screen.session.turns] == ["So, How are you?", "Fine, thanks."]
 

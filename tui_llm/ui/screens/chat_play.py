@@ -12,6 +12,7 @@ from pathlib import Path
 from textual import work
 
 from tui_llm.chat.cards import Card, CardError, apply_card, import_card, list_cards, load_card
+from tui_llm.chat.conversation import SETUP_FIELDS
 from tui_llm.chat.context import ContextOverflowError
 from tui_llm.chat.lore import LoreError, load_lorebook
 from tui_llm.chat.play import PlayError, parse_note_place
@@ -108,7 +109,7 @@ class ChatPlayActions:
         )
         self.conversation.set_mode("chat")
         if not any(turn.role != "assistant" for turn in self.session.turns):
-            self.conversation.new_session()  # only an old greeting so far: open with the card's
+            self.conversation.new_session(keep=SETUP_FIELDS)  # only an old greeting so far: open with the card's
         self._notice(f"Playing {card.name} ({name}).")
         self._update_title()
         self._update_input()

@@ -145,11 +145,11 @@ class SessionsScreen(Screen):
             lock.__exit__(None, None, None)
             return
         wanted = self._model_to_offer(session)
-        if wanted is None:
-            self._show(session, None, lock)
-            return
         runner = self.app.runner
-        current = runner.model_name if runner.loaded else "no model"
+        if wanted is None or not runner.loaded:  # nothing loaded: nothing to keep instead
+            self._show(session, wanted, lock)
+            return
+        current = runner.model_name
         self.app.push_screen(
             ChoiceDialog(
                 f"This session was written with {wanted.name}. Enter loads it · Esc keeps {current}",
