@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.widgets import Input, TextArea
 
 from card_files import b64, book, text_chunk, v2, world_info, write_json, write_png_card
@@ -89,3 +90,45 @@ async def test_a_bad_card_path_is_a_notice_and_changes_nothing(tmp_path, model_p
         await wait_until(pilot, lambda: "truncated" in screen.last_notice)
         assert screen.session.character == "" and list_cards() == []
         assert isinstance(app.screen, ChatScreen)
+
+
+async def test_f8_shows_each_token_of_the_last_reply_with_its_odds(model_path):
+    from tui_llm.ui.dialogs.token_view import TokenView
+
+    app = make_app(config=config(), model_path=model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.ready, 60)
+        screen = app.screen
+        await pilot.press("f8")  # nothing written yet: a notice, no dialog
+        await wait_until(pilot, lambda: any("No reply yet" in str(n.message) for n in app._notifications))
+        assert app.screen is screen
+
+        await pilot.press(*"Name a colour.", "enter")
+        await pilot.pause()
+        await wait_until(pilot, lambda: not screen.generating and len(screen.session.turns) == 2, 120)
+        tokens = screen.runner.last_tokens.tokens
+        assert len(tokens) == 8  # max_tokens: the reply ran to its limit
+        assert all(0.0 < t.prob <= 1.0 and t.alternatives for t in tokens)
+        assert screen.session.turns[-1].text.strip() in "".join(t.text for t in tokens)
+
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, TokenView))
+        lines = str(app.screen.query_one("#tokens-list").render()).splitlines()
+        assert len(lines) == len(tokens)
+        assert all(cell_len(line) <= 76 for line in lines)
+        assert "8 tokens · mean probability" in str(app.screen.query_one("#tokens-facts").render())
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen)
+
+
+def test_a_token_line_shows_hidden_characters_and_marks_unlikely_tokens():
+    from tui_llm.engine.token_probs import Alternative, TokenChoice
+    from tui_llm.ui.dialogs.token_view import token_line
+
+    choice = TokenChoice("\x1b[2J\n", 0.05, (Alternative("\x1b[2J\n", 0.05), Alternative(" the", 0.9)))
+    line = token_line(choice, 40)
+    assert line.plain.startswith('"⏎"') and "\x1b" not in line.plain
+    assert '" the" 90.0%' in line.plain and line.plain.count("5.0%") == 1  # itself is not an alternative
+    assert any("red" in str(span.style) for span in line.spans)
+    long = token_line(TokenChoice("x" * 50, 0.99, tuple(Alternative(f"alt{i}", 0.001) for i in range(5))), 30)
+    assert cell_len(long.plain) <= 30 and long.plain.startswith('"xxxxxxxxxxxxxx…')

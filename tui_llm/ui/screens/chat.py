@@ -66,6 +66,7 @@ class ChatScreen(ChatSetupActions, ChatPlayActions, Screen):
         Binding("f5", "toggle_thoughts", "Show/fold thoughts", id="chat.thoughts", show=False),
         Binding("f6", "play", "Card & lore", id="chat.play", show=False),
         Binding("f7", "preview_prompt", "Next prompt", id="chat.preview_prompt", show=False),
+        Binding("f8", "token_probs", "Token odds", id="chat.token_probs", show=False),
         Binding("ctrl+n", "new_chat", "New", id="chat.new", show=False),
         Binding("ctrl+y", "copy_reply", "Copy reply", id="chat.copy", show=False),
         Binding("ctrl+s", "save_reply", "Save reply", id="chat.save_reply", show=False),

@@ -1,4 +1,4 @@
-"""The chat screen's play actions: character cards, lorebooks, the note's place, the next prompt.
+"""The chat screen's play actions: cards, lorebooks, the note's place, the next prompt, token odds.
 
 Files are read on a thread; what they change goes through the conversation's
 own actions, so the transcript and the saved session follow.
@@ -22,6 +22,7 @@ from tui_llm.prompts.sandbox import TemplateRenderError
 from tui_llm.ui.dialogs.choice import ChoiceDialog
 from tui_llm.ui.dialogs.fields import Field, FieldsDialog
 from tui_llm.ui.dialogs.prompt_view import PromptView
+from tui_llm.ui.dialogs.token_view import TokenView
 
 IMPORT, LORE, NOTE, FORGET_LORE = "import", "lore", "note", "forget-lore"
 
@@ -158,6 +159,15 @@ class ChatPlayActions:
             self._notice(f"No preview: {exc}")
             return
         self.app.push_screen(PromptView(preview))
+
+    # -- the last reply's tokens ---------------------------------------------
+    def action_token_probs(self) -> None:
+        probs = self.conversation.runner.last_tokens
+        if self.generating or not probs.tokens:
+            self.notify("The reply is still being written." if self.generating else probs.unavailable,
+                        title="No token probabilities", timeout=6)
+            return
+        self.app.push_screen(TokenView(list(probs.tokens)))
 
 
 def _path_dialog(title: str, label: str) -> FieldsDialog:
