@@ -115,7 +115,7 @@ async def test_f8_shows_each_token_of_the_last_reply_with_its_odds(model_path):
         await wait_until(pilot, lambda: isinstance(app.screen, TokenView))
         lines = str(app.screen.query_one("#tokens-list").render()).splitlines()
         assert len(lines) == len(tokens)
-        assert all(cell_len(line) <= 76 for line in lines)
+        assert all(cell_len(line) <= 72 for line in lines)
         assert "8 tokens · mean probability" in str(app.screen.query_one("#tokens-facts").render())
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen)

@@ -71,12 +71,13 @@ class TokenView(ModalScreen[None]):
         self.tokens = tokens
 
     def compose(self) -> ComposeResult:
-        width = max(20, self.app.size.width - 4)
+        width = max(20, self.app.size.width - 8)  # border, padding and the scrollbar
         with Vertical() as box:
             box.border_title = "Token probabilities of the last reply written"
             yield Static(summary(self.tokens), id="tokens-facts", markup=False)
             with VerticalScroll():
-                yield Static(Text("\n").join(token_line(t, width) for t in self.tokens), id="tokens-list")
+                lines = Text("\n", no_wrap=True).join(token_line(t, width) for t in self.tokens)
+                yield Static(lines, id="tokens-list")
             yield Static("arrows, PgUp/PgDn scroll · Esc closes", id="tokens-hint")
 
     def on_mount(self) -> None:
