@@ -218,8 +218,10 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
 def cli_vs_script(args: argparse.Namespace) -> None:
     model = str(test_model())
     home = os.environ["TUI_LLM_HOME"]
-    with open(os.path.join(home, "config.toml"), "w", encoding="utf-8") as config:
-        config.write("[sampler]\ntemperature = 0.0\nseed = 1\n")
+    # Greedy and without DRY, as the plain script samples.
+    os.makedirs(os.path.join(home, "config"), exist_ok=True)
+    with open(os.path.join(home, "config", "config.toml"), "w", encoding="utf-8") as config:
+        config.write("[sampler]\ntemperature = 0.0\ndry_multiplier = 0.0\nseed = 1\n")
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed tui-llm has its bytecode compiled
     cli = [sys.executable, "-m", "tui_llm", "chat", "--model", model, "--mode", "story",

@@ -29,16 +29,16 @@ class UserError(Exception):
     """A problem the user can fix; printed without a traceback, exit code 2."""
 
 
-def _command_modules() -> list[ModuleType]:
-    found = []
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        found.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
-    return found
+def _command_modules(argv: list[str] | None = None) -> list[ModuleType]:
+    """Every subcommand's module, or only the one ``argv`` names (a module is named as its command)."""
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
+    named = [token for token in argv or () if not token.startswith("-")]
+    if named and named[0] in names:
+        names = [named[0]]  # `tui-llm chat ...` need not import the other six
+    return [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+def build_parser(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(
         prog="tui-llm",
         description="Find, download and chat with local LLMs that fit this machine.",
@@ -55,7 +55,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     handlers: dict[str, ModuleType] = {}
-    for module in _command_modules():
+    for module in _command_modules(argv):
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         handlers[module.NAME] = module
@@ -107,7 +107,7 @@ def run_tui(build: "Callable[[], TuiLlmApp]") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, handlers = build_parser()
+    parser, handlers = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         if args.command:

@@ -102,8 +102,12 @@ class LlamaCppRunner(TemplateSlot):
         self._top_n = TOP_N
 
     def want_token_probs(self, top_n: int) -> None:
-        """Record this many alternatives per token (at least the usual five: they cost little here)."""
-        self._top_n = max(TOP_N, top_n)
+        """Record this many alternatives per token (at least the usual five); 0 records none.
+
+        The app records five unless told otherwise: F8 shows them, and they cost
+        about a millisecond a token. A headless run that does not ask skips them.
+        """
+        self._top_n = max(TOP_N, top_n) if top_n > 0 else 0
 
     @property
     def capabilities(self) -> Capabilities:
@@ -359,7 +363,8 @@ class LlamaCppRunner(TemplateSlot):
             yield from self._completion(llm, tokens, kwargs, stats, stop_event, started)
         finally:
             llm.sampling = None
-            self.last_tokens = TokenProbs(sampling.tokens(llm), unavailable="The reply has no tokens.")
+            self.last_tokens = TokenProbs(sampling.tokens(llm), unavailable=(
+                "The reply has no tokens." if self._top_n else "Token probabilities were not asked for."))
 
     def _completion(
         self, llm: Any, tokens: list[int], kwargs: dict[str, Any], stats: GenerationStats,

@@ -73,6 +73,8 @@ class ReplySampling:
 
     def sampled(self, llm: Any, token: int, index: int) -> None:
         """Note ``token`` with its probability and the likeliest alternatives at this step."""
+        if self.top_n <= 0:
+            return
         import llama_cpp
         import numpy as np
 
