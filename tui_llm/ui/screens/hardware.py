@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_llm.machine import tier
 from tui_llm.machine.hardware import NO_OFFLOAD_NOTE
+from tui_llm.machine.speed import format_rate
 from tui_llm.units import human_size
 from tui_llm.ui.widgets.fit_badge import badge_text
 from tui_llm.ui.widgets.memory_bar import MemoryBar
@@ -32,6 +33,14 @@ def _features(machine: "Hardware") -> str:
     found = [label for name, label in (("avx2", "AVX2"), ("avx512", "AVX-512"), ("neon", "NEON"))
              if name in machine.cpu_features]
     return " ".join(found) if found else "no AVX2/AVX-512/NEON: expect slow generation"
+
+
+def _speed(row: "tier.SizeSpeed | None") -> Text:
+    """``~16``, ``~1.9 slow`` (under chat speed) or ``-`` where it does not fit."""
+    if row is None or not row.fits:
+        return Text("-")
+    rate = f"~{format_rate(row.speed.decode_tok_s)}"
+    return Text(f"{rate} slow", style="yellow") if row.speed.too_slow else Text(rate)
 
 
 def _context(tokens: int) -> str:
@@ -62,6 +71,7 @@ class HardwareScreen(Screen):
         self.machine = machine
         self.hardware: "Hardware | None" = None
         self.rows: list[tier.SizeFit] = []
+        self.speeds: dict[str, tier.SizeSpeed] = {}
         self.summary = ""
         self.error = ""
 
@@ -89,6 +99,7 @@ class HardwareScreen(Screen):
         fits.add_column(f"At {_context(FIT_CONTEXT)} context", key="verdict")
         fits.add_column("GPU layers", key="layers")
         fits.add_column("Max context", key="ctx")
+        fits.add_column("Tok/s", key="speed")
         fits.focus()
         self.load()
 
@@ -99,16 +110,20 @@ class HardwareScreen(Screen):
     # --- probing off the event loop ------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hardware", description="probe hardware")
-    def load(self, again: bool = False) -> tuple["Hardware", str, list[tier.SizeFit]]:
+    def load(
+        self, again: bool = False
+    ) -> tuple["Hardware", str, list[tier.SizeFit], dict[str, tier.SizeSpeed]]:
         machine = self.machine.again() if again else self.machine.get()
-        return machine, tier.tier_summary(machine), tier.size_fits(machine, FIT_CONTEXT)
+        fits = tier.size_fits(machine, FIT_CONTEXT)
+        speeds = tier.size_speeds(machine, tuple(row.billions for row in fits), FIT_CONTEXT)
+        return machine, tier.tier_summary(machine), fits, {row.label: row for row in speeds}
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "hardware":
             return
         if event.state == WorkerState.SUCCESS:
-            self.hardware, self.summary, self.rows = event.worker.result
+            self.hardware, self.summary, self.rows, self.speeds = event.worker.result
             self.error = ""
             self.show()
         elif event.state == WorkerState.ERROR:
@@ -156,7 +171,7 @@ class HardwareScreen(Screen):
             judged = row.verdict
             layers = f"{judged.gpu_layers}/{judged.total_layers}" if machine.usable_gpus else "-"
             fits.add_row(row.label, human_size(row.file_bytes), badge_text(judged.kind), layers,
-                         _context(judged.max_context), key=row.label)
+                         _context(judged.max_context), _speed(self.speeds.get(row.label)), key=row.label)
 
     def fit_cell(self, size_label: str, column: str) -> Any:
         """The text of one cell of the what-fits table (for tests and the palette)."""
