@@ -55,7 +55,7 @@ def tier_summary(hardware: Hardware) -> str:
 
 def chat_speed_limit(hardware: Hardware) -> str:
     """Where writing gets too slow for chat, among the sizes that fit."""
-    usable = [row for row in size_speeds(hardware, _SIZES_B) if row.fits]
+    usable = [row for row in size_fits(hardware) if row.fits]
     fast = [row for row in usable if not row.speed.too_slow]
     floor = f"{speed.TOO_SLOW_FOR_CHAT:g}+ tok/s"
     if not fast:
@@ -67,38 +67,10 @@ def chat_speed_limit(hardware: Hardware) -> str:
 
 @dataclass(frozen=True)
 class SizeFit:
-    """How a common model size at Q4_K_M fares on a machine."""
+    """How a common model size at Q4_K_M fares on a machine: its verdict and how fast it would write."""
 
     billions: float
     file_bytes: int
-    verdict: FitVerdict
-
-    @property
-    def label(self) -> str:
-        return _size_label(self.billions)
-
-
-def size_fits(hardware: Hardware, n_ctx: int = 4096) -> list[SizeFit]:
-    """Verdicts for the usual model sizes at Q4_K_M and ``n_ctx`` tokens of context."""
-    rows = []
-    for billions in _SIZES_B:
-        params = int(billions * 1e9)
-        size = int(params * Q4_K_M_BYTES_PER_PARAM)
-        shape = ModelShape.approximate(params, size, n_ctx_train=32768)
-        rows.append(SizeFit(billions, size, verdict(shape, hardware, n_ctx=n_ctx)))
-    return rows
-
-
-def _fits_fully_on_gpu(shape: ModelShape, hardware: Hardware) -> int:
-    return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
-
-
-
-@dataclass(frozen=True)
-class SizeSpeed:
-    """How fast a common model size at Q4_K_M would write here, if it fits."""
-
-    billions: float
     verdict: FitVerdict
     speed: speed.SpeedEstimate
 
@@ -121,15 +93,27 @@ class SizeSpeed:
         return {"size": self.label, "fits": self.fits, **self.speed.as_dict()}
 
 
-def size_speeds(hardware: Hardware, sizes: tuple[float, ...] = SPEED_SIZES_B, n_ctx: int = 4096) -> list[SizeSpeed]:
-    """Decode speed of each size at Q4_K_M with the app's decode threads and GPU split."""
+def size_fits(hardware: Hardware, n_ctx: int = 4096, sizes: tuple[float, ...] = _SIZES_B) -> list[SizeFit]:
+    """Verdict and decode speed of each size at Q4_K_M and ``n_ctx`` tokens of context,
+    with the app's decode threads and GPU split."""
     threads = decode_threads(hardware.cores_physical, hardware.cores_logical)
     rows = []
     for billions in sizes:
         params = int(billions * 1e9)
-        shape = ModelShape.approximate(params, int(params * Q4_K_M_BYTES_PER_PARAM), n_ctx_train=32768)
+        size = int(params * Q4_K_M_BYTES_PER_PARAM)
+        shape = ModelShape.approximate(params, size, n_ctx_train=32768)
         judged = verdict(shape, hardware, n_ctx=n_ctx)
         rate = speed.estimate(shape, hardware, threads, hardware.cores_physical, judged.gpu_layers,
                               parameters=params)
-        rows.append(SizeSpeed(billions, judged, rate))
+        rows.append(SizeFit(billions, size, judged, rate))
     return rows
+
+
+def _fits_fully_on_gpu(shape: ModelShape, hardware: Hardware) -> int:
+    return max_context(shape, hardware, gpu_layers=shape.n_layers + 1, limit=32768)
+
+
+
+def size_speeds(hardware: Hardware, sizes: tuple[float, ...] = SPEED_SIZES_B, n_ctx: int = 4096) -> list[SizeFit]:
+    """The sizes ``tui-llm hw`` lists by speed."""
+    return size_fits(hardware, n_ctx, sizes)

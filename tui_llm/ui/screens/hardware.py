@@ -35,9 +35,9 @@ def _features(machine: "Hardware") -> str:
     return " ".join(found) if found else "no AVX2/AVX-512/NEON: expect slow generation"
 
 
-def _speed(row: "tier.SizeSpeed | None") -> Text:
+def _speed(row: tier.SizeFit) -> Text:
     """``~16``, ``~1.9 slow`` (under chat speed) or ``-`` where it does not fit."""
-    if row is None or not row.fits:
+    if not row.fits:
         return Text("-")
     rate = f"~{format_rate(row.speed.decode_tok_s)}"
     return Text(f"{rate} slow", style="yellow") if row.speed.too_slow else Text(rate)
@@ -71,7 +71,6 @@ class HardwareScreen(Screen):
         self.machine = machine
         self.hardware: "Hardware | None" = None
         self.rows: list[tier.SizeFit] = []
-        self.speeds: dict[str, tier.SizeSpeed] = {}
         self.summary = ""
         self.error = ""
 
@@ -110,20 +109,16 @@ class HardwareScreen(Screen):
     # --- probing off the event loop ------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="hardware", description="probe hardware")
-    def load(
-        self, again: bool = False
-    ) -> tuple["Hardware", str, list[tier.SizeFit], dict[str, tier.SizeSpeed]]:
+    def load(self, again: bool = False) -> tuple["Hardware", str, list[tier.SizeFit]]:
         machine = self.machine.again() if again else self.machine.get()
-        fits = tier.size_fits(machine, FIT_CONTEXT)
-        speeds = tier.size_speeds(machine, tuple(row.billions for row in fits), FIT_CONTEXT)
-        return machine, tier.tier_summary(machine), fits, {row.label: row for row in speeds}
+        return machine, tier.tier_summary(machine), tier.size_fits(machine, FIT_CONTEXT)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "hardware":
             return
         if event.state == WorkerState.SUCCESS:
-            self.hardware, self.summary, self.rows, self.speeds = event.worker.result
+            self.hardware, self.summary, self.rows = event.worker.result
             self.error = ""
             self.show()
         elif event.state == WorkerState.ERROR:
@@ -171,7 +166,7 @@ class HardwareScreen(Screen):
             judged = row.verdict
             layers = f"{judged.gpu_layers}/{judged.total_layers}" if machine.usable_gpus else "-"
             fits.add_row(row.label, human_size(row.file_bytes), badge_text(judged.kind), layers,
-                         _context(judged.max_context), _speed(self.speeds.get(row.label)), key=row.label)
+                         _context(judged.max_context), _speed(row), key=row.label)
 
     def fit_cell(self, size_label: str, column: str) -> Any:
         """The text of one cell of the what-fits table (for tests and the palette)."""
