@@ -146,16 +146,7 @@ LLAMA_CPP_NAMES = {
     "xtc_threshold": "xtc_threshold",
     "top_n_sigma": "top_n_sigma",
 }
-KOBOLDCPP_NAMES = {
-    "dry_multiplier": "dry_multiplier",
-    "dry_base": "dry_base",
-    "dry_allowed_length": "dry_allowed_length",
-    "dry_penalty_last_n": "dry_penalty_last_n",
-    "dry_sequence_breakers": "dry_sequence_breakers",
-    "xtc_probability": "xtc_probability",
-    "xtc_threshold": "xtc_threshold",
-    "top_n_sigma": "nsigma",
-}
+KOBOLDCPP_NAMES = {**LLAMA_CPP_NAMES, "top_n_sigma": "nsigma"}
 SERVER_DEFAULTS = SamplerSettings(dry_multiplier=0.0)
 
 
