@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import mmap
+import os
 import struct
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tui_llm.models import header_cache
 from tui_llm.models.gguf_types import GGML_TYPES, GGUFError, GGUFInfo, HeaderTruncated, TensorInfo
 
 MAGIC = b"GGUF"
@@ -40,6 +42,7 @@ _SCALARS: dict[int, str] = {
 }
 _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
+_STRUCTS = {fmt: struct.Struct(fmt) for fmt in (*_SCALARS.values(), "<I", "<Q")}
 
 
 class _Reader:
@@ -57,9 +60,10 @@ class _Reader:
             )
 
     def unpack(self, fmt: str) -> Any:
-        width = struct.calcsize(fmt)
+        packer = _STRUCTS[fmt]
+        width = packer.size
         self._need(width)
-        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        value = packer.unpack_from(self.buf, self.pos)[0]
         self.pos += width
         return value
 
@@ -124,23 +128,24 @@ def _tensor_bytes(shape: tuple[int, ...], ggml_type: int, name: str, path_name: 
     return elements // block * type_size
 
 
-def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
-    reader = _Reader(buf, size, path.name)
+def _walk(buf: Any, size: int, name: str) -> dict[str, Any]:
+    """The header's parts, as plain data (what the header cache keeps)."""
+    reader = _Reader(buf, size, name)
     if size < 4 or bytes(buf[:4]) != MAGIC:
         raise GGUFError(
-            f"{path.name} is not a GGUF model (it does not start with 'GGUF'). "
+            f"{name} is not a GGUF model (it does not start with 'GGUF'). "
             "tui-llm runs GGUF files; older GGML .bin files must be converted."
         )
     reader.pos = 4
     version = reader.unpack("<I")
     if version not in (2, 3):
         if version in (1,) or version > 0xFFFF:
-            raise GGUFError(f"{path.name} is GGUF version {version}, which is not supported")
-        raise GGUFError(f"{path.name} is GGUF version {version}, newer than tui-llm knows")
+            raise GGUFError(f"{name} is GGUF version {version}, which is not supported")
+        raise GGUFError(f"{name} is GGUF version {version}, newer than tui-llm knows")
     n_tensors = reader.unpack("<Q")
     n_kv = reader.unpack("<Q")
     if n_tensors > 1_000_000 or n_kv > 1_000_000:
-        raise GGUFError(f"{path.name} is corrupt: implausible header counts")
+        raise GGUFError(f"{name} is corrupt: implausible header counts")
     metadata: dict[str, Any] = {}
     array_lengths: dict[str, int] = {}
     for _ in range(n_kv):
@@ -153,20 +158,33 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
             metadata[key] = value
     tensors = []
     for _ in range(n_tensors):
-        name = reader.string()
+        tensor = reader.string()
         n_dims = reader.unpack("<I")
         if n_dims > 8:
-            raise GGUFError(f"{path.name} is corrupt: tensor {name} has {n_dims} dimensions")
+            raise GGUFError(f"{name} is corrupt: tensor {tensor} has {n_dims} dimensions")
         shape = tuple(reader.unpack("<Q") for _ in range(n_dims))
-        ggml_type = reader.unpack("<I")
-        offset = reader.unpack("<Q")
-        tensors.append(
-            TensorInfo(name, shape, ggml_type, offset, _tensor_bytes(shape, ggml_type, name, path.name))
-        )
-    alignment = header_alignment(metadata, path.name)
-    data_offset = -(-reader.pos // alignment) * alignment
-    data_end = data_offset + max((t.offset + t.n_bytes for t in tensors), default=0)
-    return _build_info(path, version, size, metadata, array_lengths, tuple(tensors), data_offset, data_end)
+        tensors.append((tensor, shape, reader.unpack("<I"), reader.unpack("<Q")))
+    alignment = header_alignment(metadata, name)
+    return {
+        "version": version, "metadata": metadata, "array_lengths": array_lengths,
+        "tensors": tensors, "data_offset": -(-reader.pos // alignment) * alignment,
+    }
+
+
+def _info(path: Path, file_size: int, parts: dict[str, Any]) -> GGUFInfo:
+    tensors = tuple(
+        TensorInfo(name, shape, kind, offset, _tensor_bytes(shape, kind, name, path.name))
+        for name, shape, kind, offset in parts["tensors"]
+    )
+    data_end = parts["data_offset"] + max((t.offset + t.n_bytes for t in tensors), default=0)
+    return _build_info(
+        path, parts["version"], file_size, parts["metadata"], parts["array_lengths"],
+        tensors, parts["data_offset"], data_end,
+    )
+
+
+def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
+    return _info(path, size, _walk(buf, size, path.name))
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -284,8 +302,9 @@ def _dominant_type(tensors: tuple[TensorInfo, ...]) -> str:
 def read_gguf(path: Path | str) -> GGUFInfo:
     """Parse the header of ``path``. Raises GGUFError with a readable message.
 
-    A file read before and unchanged since (same size and mtime) is not parsed
-    again: loading a model checks its header and plans its settings from it.
+    A file read before and unchanged since (same size, mtime and inode) is not
+    walked again: in this process it is remembered, across runs the header
+    cache keeps what its walk found.
     """
     path = Path(path).expanduser()
     try:
@@ -297,17 +316,31 @@ def read_gguf(path: Path | str) -> GGUFInfo:
 
 @functools.lru_cache(maxsize=16)
 def _read_unchanged(path: Path, size: int, mtime_ns: int, inode: int) -> GGUFInfo:
-    return _read_gguf(path)
+    parts = header_cache.recall(path, size, mtime_ns, inode)
+    if parts is not None:
+        try:
+            return validate_header(_info(path, size, parts))
+        except (ValueError, TypeError, KeyError, ArithmeticError):  # a damaged or crafted entry
+            pass
+    info, parts = _walk_file(path)
+    if info.file_size == size:
+        header_cache.remember(path, size, mtime_ns, inode, parts)
+    return info
 
 
 def _read_gguf(path: Path) -> GGUFInfo:
+    return _walk_file(path)[0]
+
+
+def _walk_file(path: Path) -> tuple[GGUFInfo, dict[str, Any]]:
     try:
         with path.open("rb") as handle:
-            size = path.stat().st_size
+            size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 raise GGUFError(f"{path.name} is empty; it is not a GGUF model")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return validate_header(_parse(view, size, path))
+                parts = _walk(view, size, path.name)
+            return validate_header(_info(path, size, parts)), parts
     except FileNotFoundError as exc:
         raise GGUFError(f"No such model file: {path}") from exc
     except IsADirectoryError as exc:
