@@ -86,9 +86,34 @@ def test_nvml_missing_is_no_gpu(monkeypatch):
     def missing():
         raise ImportError("No module named 'pynvml'")
 
+    monkeypatch.setattr(hardware, "_nvidia_driver_present", lambda: True)
     monkeypatch.setattr(hardware, "_load_nvml", missing)
     machine = hardware.probe()
     assert machine.gpus == () and "ImportError" in machine.gpu_note
+
+
+def test_without_an_nvidia_driver_nvml_is_not_loaded(monkeypatch):
+    def never():
+        raise AssertionError("NVML loaded without a driver to talk to")
+
+    monkeypatch.setattr(hardware, "_NVIDIA_DRIVER_SIGNS", ("/nonexistent/nvidia",))
+    monkeypatch.setattr(hardware.sys, "platform", "linux")
+    monkeypatch.setattr(hardware, "_load_nvml", never)
+    machine = hardware.probe()
+    assert machine.gpus == () and machine.gpu_note == "no NVIDIA GPU found (no NVIDIA driver loaded)"
+
+
+def test_a_driver_sign_means_asking_nvml(monkeypatch, tmp_path):
+    asked = []
+
+    def missing():
+        asked.append(True)
+        raise ImportError("No module named 'pynvml'")
+
+    monkeypatch.setattr(hardware, "_NVIDIA_DRIVER_SIGNS", ("/nonexistent/nvidia", str(tmp_path)))
+    monkeypatch.setattr(hardware, "_load_nvml", missing)
+    hardware.probe()
+    assert asked
 
 
 def test_nvml_failing_midway_keeps_what_it_saw():
