@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,11 @@ from tui_llm.commands._play_args import add_play_arguments, apply_play_arguments
 
 if TYPE_CHECKING:
     from tui_llm.chat.conversation import ReplyEnded
+    from tui_llm.chat.sessions import Session
     from tui_llm.config import AppConfig
+    from tui_llm.engine.contract import Runner
+    from tui_llm.engine.model_sampling import SourcedSampler
+    from tui_llm.engine.token_probs import TokenProbs
 
 from tui_llm.engine.contract import THINKING_CHOICES
 
@@ -135,6 +140,22 @@ def _open_session(args: argparse.Namespace):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    # Startup (imports, the model's load) makes only long-lived objects: the
+    # collector's passes over them find nothing and cost ~30 ms.
+    gc.disable()
+    try:
+        return _run_locked(args)
+    finally:
+        _started()
+
+
+def _started() -> None:
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     from tui_llm.chat.sessions import SessionError, SessionLock
     from tui_llm.cli import UserError
 
@@ -147,19 +168,25 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
 
 
+def _open_session_now(args: argparse.Namespace) -> "Session":
+    """The session, with the conversation's modules imported: done beside the model's
+    load (which runs in llama.cpp, mostly without Python's lock), not before it."""
+    from importlib import import_module
+
+    from tui_llm.chat.sessions import SessionError
+    from tui_llm.cli import UserError
+
+    import_module("tui_llm.chat.conversation")
+    try:
+        return _open_session(args)
+    except (ValueError, SessionError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _run(args: argparse.Namespace) -> int:
     from tui_llm import locations
-    from tui_llm.chat.conversation import (
-        Conversation, Notice, NothingToDo, ReplyEnded, ReplyText, ReplyThinking,
-    )
-    from tui_llm.chat.context import ContextOverflowError
-    from tui_llm.chat.sessions import SessionError, save_session
-    from tui_llm.prompts.sandbox import TemplateRenderError
     from tui_llm.cli import UserError
     from tui_llm.config import load_config
-    from tui_llm.engine.contract import RunnerError
-    from tui_llm.engine.model_sampling import SourcedSampler
-    from tui_llm.engine.token_probs import TokenProbs
     from tui_llm.safe_text import visible
 
     if args.model is None and not args.endpoint:
@@ -184,19 +211,20 @@ def _run(args: argparse.Namespace) -> int:
         if args.threads is not None:
             load_changes["n_threads"] = args.threads
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
-        session = _open_session(args)
-    except (ValueError, SessionError) as exc:
+    except ValueError as exc:
         raise UserError(str(exc)) from exc
     failure: list[str] = []
     wrote: list[str] = []
-    ended: list[ReplyEnded] = []
+    ended: list["ReplyEnded"] = []
     thought: list[str] = []
-    sourced: list[SourcedSampler] = []
-    tokens: list[TokenProbs] = []
+    sourced: list["SourcedSampler"] = []
+    tokens: list["TokenProbs"] = []
 
     out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
 
     def show(event: object) -> None:
+        from tui_llm.chat.events import Notice, ReplyEnded, ReplyText, ReplyThinking
+
         if isinstance(event, ReplyThinking):
             if args.show_thinking and not args.json:
                 sys.stderr.write(event.piece)
@@ -218,19 +246,32 @@ def _run(args: argparse.Namespace) -> int:
             if event.error:
                 failure.append(event.error)
 
+    async def load(runner: "Runner") -> None:
+        if runner.capabilities.loads_files:
+            path = args.model.expanduser()
+            plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
+            if refusal:
+                raise UserError(f"{refusal} Run again with --force to load it anyway.")
+            if plan.rope_note:
+                print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
+            await runner.load(path, plan.settings, plan.template)
+        else:
+            await runner.load(str(args.model) if args.model else None)
+
     async def reply() -> None:
+        from tui_llm.chat.conversation import Conversation, NothingToDo
+        from tui_llm.chat.sessions import save_session
+
         runner = _make_runner(args, config)
         try:
-            if runner.capabilities.loads_files:
-                path = args.model.expanduser()
-                plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
-                if refusal:
-                    raise UserError(f"{refusal} Run again with --force to load it anyway.")
-                if plan.rope_note:
-                    print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
-                await runner.load(path, plan.settings, plan.template)
-            else:
-                await runner.load(str(args.model) if args.model else None)
+            opened, loaded = await asyncio.gather(
+                asyncio.to_thread(_open_session_now, args), load(runner), return_exceptions=True,
+            )
+            _started()
+            for outcome in (opened, loaded):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            session = opened
             metadata = runner.info.metadata if runner.info else None
             sourced.append(config.reply_sampler(args.model, metadata, current=sampler))
             for problem in sourced[0].problems:
@@ -259,7 +300,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(reply())
-    except (RunnerError, SessionError, ContextOverflowError, TemplateRenderError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _reply_errors()):
+            raise
         raise UserError(str(exc)) from exc
     if failure:
         raise UserError(failure[0])
@@ -274,6 +317,16 @@ def _run(args: argparse.Namespace) -> int:
                 result["logprobs_unavailable"] = tokens[0].unavailable
         print(json.dumps(result, ensure_ascii=False))
     return 0
+
+
+def _reply_errors() -> tuple[type[Exception], ...]:
+    """What stops a reply with a message: an engine, session, context or template that cannot go on."""
+    from tui_llm.chat.context import ContextOverflowError
+    from tui_llm.chat.sessions import SessionError
+    from tui_llm.engine.contract import RunnerError
+    from tui_llm.prompts.sandbox import TemplateRenderError
+
+    return (RunnerError, SessionError, ContextOverflowError, TemplateRenderError)
 
 
 def _json_result(ended: "ReplyEnded", wrote: str, thought: str) -> dict[str, object]:
