@@ -1,76 +1,127 @@
-"""Does prompt-lookup speculative decoding win here? (llama-cpp-python's ``LlamaPromptLookupDecoding``)
+"""Does prompt lookup (guessing the next tokens from the context) win here?
 
-The raw engine writes the same greedy reply with and without drafting from
-the prompt, on two kinds of prompt: copying (the reply repeats the prompt, as
-in editing a passage) and free story writing. Runs alternate; each figure is
-the median. It also says whether the drafted reply is the greedy one.
+The app's runner on the test model writes the same greedy reply with the
+``prompt_lookup`` load setting on and off, for three kinds of prompt:
 
-Drafting needs llama-cpp-python's ``logits_all``, which keeps the logits of
-every context position: n_ctx x vocabulary x 4 bytes of RAM more (printed).
+- copy: the reply repeats a passage from the prompt;
+- edit: the reply rewrites a passage with a few words changed;
+- story: free writing, where guesses mostly fail.
 
-Target for turning it on by default: faster on both kinds (>= 1.0x).
+Runs alternate; each figure is the median of whole-reply times (prompt
+reading included). It also says whether the replies are the same text and how
+many guessed tokens the sampler kept. llama-cpp-python's own drafting
+(``draft_model`` passed to ``Llama``, with ``logits_all``) is timed beside it
+with ``--library``, with the memory its logits take.
 
-Usage: python bench/prompt_lookup.py [--runs 3] [--tokens 150] [--draft 10]
+Target for on by default: >= 1.0x on every kind (free writing must not lose).
+
+Usage: python bench/prompt_lookup.py [--runs 3] [--tokens 150] [--threads N] [--library]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 
-from _common import Figure, footer, header, median, show, test_model
+from _common import Figure, footer, header, median, show, test_model, use_temporary_home
 
 PASSAGE = ("The keeper climbed the stairs to light the lamp, as he had done for forty years. "
            "The wind pulled at the door and the sea struck the rocks below. ") * 4
 PROMPTS = {
     "copy": "Copy this text exactly:\n\n" + PASSAGE + "\n\nCopy:\n",
+    "edit": ("Rewrite this text with 'keeper' replaced by 'guard':\n\n" + PASSAGE
+             + "\n\nRewritten:\nThe guard climbed the stairs"),
     "story": "Once upon a time, in a small village by the sea, there lived an old lighthouse keeper named",
 }
 N_CTX = 1024
 
 
-def write(prompt: str, tokens: int, draft: int) -> tuple[float, str]:
+async def write(runner, prompt: str, sampler) -> tuple[float, str, int, int]:
+    await runner._call(runner._llm.reset)
+    pieces = []
+    started = time.perf_counter()
+    async for piece in runner.stream(prompt, sampler):
+        pieces.append(piece)
+    seconds = time.perf_counter() - started
+    stats = runner.last_stats
+    return seconds, "".join(pieces), stats.drafted_tokens, stats.draft_kept_tokens
+
+
+async def app_runs(args: argparse.Namespace) -> list[Figure]:
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.load_settings import LoadSettings
+    from tui_llm.engine.sampler import SamplerSettings
+
+    sampler = SamplerSettings(temperature=0.0, dry_multiplier=0.0, max_tokens=args.tokens, seed=1)
+    runners = {}
+    for lookup in (False, True):
+        runner = LlamaCppRunner()
+        settings = LoadSettings(n_ctx=N_CTX, n_threads=args.threads, prompt_lookup=lookup)
+        await runner.load(test_model(), settings, "chatml")
+        runners[lookup] = runner
+    figures = []
+    for kind, prompt in PROMPTS.items():
+        times = {False: [], True: []}
+        texts = {}
+        drafted = kept = 0
+        for run in range(args.runs):
+            for lookup in ((False, True) if run % 2 == 0 else (True, False)):
+                seconds, text, d, k = await write(runners[lookup], prompt, sampler)
+                times[lookup].append(seconds)
+                texts[lookup] = text
+                if lookup:
+                    drafted, kept = d, k
+        speedup = median(times[False]) / median(times[True])
+        print(f"   {kind:<5}: off {median(times[False]):.2f} s, on {median(times[True]):.2f} s, "
+              f"same reply: {texts[False] == texts[True]}, guessed {drafted} tokens, kept {kept}")
+        figures.append(Figure(f"{kind}: prompt lookup on / off", speedup, "x", ">= 1.0", speedup >= 1.0))
+    for runner in runners.values():
+        await runner.close()
+    return figures
+
+
+def library_runs(args: argparse.Namespace) -> list[Figure]:
     import llama_cpp
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-    llm = llama_cpp.Llama(
-        str(test_model()), n_ctx=N_CTX, n_threads=2, verbose=False,
-        draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft) if draft else None,
-    )
-    started = time.perf_counter()
-    out = llm.create_completion(prompt, max_tokens=tokens, temperature=0.0)
-    seconds = time.perf_counter() - started
-    llm.close()
-    return seconds, out["choices"][0]["text"]
+    def once(prompt: str, draft: bool) -> float:
+        llm = llama_cpp.Llama(
+            str(test_model()), n_ctx=N_CTX, n_threads=args.threads or 2, verbose=False,
+            draft_model=LlamaPromptLookupDecoding(num_pred_tokens=10) if draft else None,
+        )
+        started = time.perf_counter()
+        llm.create_completion(prompt, max_tokens=args.tokens, temperature=0.0)
+        seconds = time.perf_counter() - started
+        llm.close()
+        return seconds
+
+    figures = []
+    for kind, prompt in PROMPTS.items():
+        plain = [once(prompt, False) for _ in range(args.runs)]
+        drafted = [once(prompt, True) for _ in range(args.runs)]
+        speedup = median(plain) / median(drafted)
+        figures.append(Figure(f"{kind}: llama-cpp-python's drafting / plain", speedup, "x"))
+    vocab = llama_cpp.Llama(str(test_model()), n_ctx=16, vocab_only=True, verbose=False).n_vocab()
+    print(f"   llama-cpp-python's drafting keeps the logits of every position: {4096 * vocab * 4 / 2**20:,.0f} MiB "
+          f"at 4,096 tokens (vocabulary {vocab:,}); the app's asks for a draft batch's only")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=150)
-    parser.add_argument("--draft", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--library", action="store_true")
     args = parser.parse_args()
-    header("prompt_lookup: drafting from the prompt vs plain decoding, raw engine, test model",
-           f"{args.runs} alternating runs, {args.tokens} greedy tokens, up to {args.draft} drafted")
-    figures = []
-    for kind, prompt in PROMPTS.items():
-        plain, drafted, same = [], [], True
-        for _ in range(args.runs):
-            seconds, text = write(prompt, args.tokens, 0)
-            plain.append(seconds)
-            seconds, drafted_text = write(prompt, args.tokens, args.draft)
-            drafted.append(seconds)
-            same = same and drafted_text == text
-        speedup = median(plain) / median(drafted)
-        print(f"   {kind}: plain {median(plain):.2f} s, drafted {median(drafted):.2f} s, "
-              f"same reply: {same}")
-        figures.append(Figure(f"{kind}: drafted speed / plain", speedup, "x", ">= 1.0", speedup >= 1.0))
+    use_temporary_home()
+    header("prompt_lookup: guessing from the context vs plain decoding, the app's runner, test model",
+           f"{args.runs} alternating runs, {args.tokens} greedy tokens")
+    figures = asyncio.run(app_runs(args))
+    if args.library:
+        figures += library_runs(args)
     show(figures)
-    from llama_cpp import Llama
-
-    vocab = Llama(str(test_model()), n_ctx=16, vocab_only=True, verbose=False).n_vocab()
-    print(f"   logits kept at 4,096 tokens of context: {4096 * vocab * 4 / 2**20:,.0f} MiB "
-          f"(vocabulary {vocab:,})")
     footer()
 
 

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_rope_arguments(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for writing the reply (default: every physical core)")
+    parser.add_argument("--prompt-lookup", action="store_true", default=None,
+                        help="guess the next tokens from earlier text and check them in one batch: "
+                        "faster when the reply repeats the prompt (copies, edits), slower for free writing")
     parser.add_argument("--seed", type=int, default=None,
                         help="sampling seed for repeatable replies")
     parser.add_argument("--system", default=None, help="a system prompt (chat: the persona)")
@@ -210,6 +213,8 @@ def _run(args: argparse.Namespace) -> int:
         load_changes = ({"n_ctx": args.ctx} if args.ctx else {}) | rope_changes(args)
         if args.threads is not None:
             load_changes["n_threads"] = args.threads
+        if args.prompt_lookup:
+            load_changes["prompt_lookup"] = True
         config.load_for(args.model).with_changes(**load_changes)  # a bad --ctx is a usage error
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -343,4 +348,6 @@ def _json_result(ended: "ReplyEnded", wrote: str, thought: str) -> dict[str, obj
         "evaluated_prompt_tokens": stats.evaluated_prompt_tokens,
         "completion_tokens": stats.completion_tokens,
         "finish_reason": stats.finish_reason,
+        "drafted_tokens": stats.drafted_tokens,
+        "draft_kept_tokens": stats.draft_kept_tokens,
     }

@@ -66,6 +66,8 @@ class GenerationStats:
     elapsed: float = 0.0
     cancelled: bool = False
     finish_reason: str = ""
+    drafted_tokens: int = 0  # prompt lookup: tokens guessed from the context
+    draft_kept_tokens: int = 0  # and how many of them the sampler then picked
 
     @property
     def tokens_per_second(self) -> float:

@@ -33,7 +33,7 @@ MAGIC = b"TUI-LLM KV 1\n"
 SUFFIX = ".kv"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # Settings that change how tokens are computed, not what the KV cache holds.
-_NOT_IN_STATE = {"n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_batch", "n_ubatch", "use_mmap"}
+_NOT_IN_STATE = {"n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_batch", "n_ubatch", "use_mmap", "prompt_lookup"}
 
 
 class StateFileError(ValueError):

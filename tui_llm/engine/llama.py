@@ -230,6 +230,10 @@ class LlamaCppRunner(TemplateSlot):
                 f"or too large for free memory ({exc})"
             ) from exc
         llm.tokenizer_ = marker_tokenizer(llm)
+        if settings.prompt_lookup:
+            from tui_llm.engine.prompt_lookup import ContextDraft
+
+            llm.draft_model = ContextDraft()
         self._llm = llm
         breadcrumb.leave(f"idle with the model {path.name} loaded")
         return _model_info(path, llm)
@@ -359,9 +363,16 @@ class LlamaCppRunner(TemplateSlot):
         kwargs = completion_kwargs(sampler, self.stop_strings(sampler), max_tokens)
         llm.sampling = sampling = ReplySampling(sampler, kwargs["seed"], tokens, self._top_n)
         self.last_tokens = TokenProbs(unavailable="The reply is still being written.")
+        draft = llm.draft_model
+        if draft is not None:
+            draft.reset()
+        llm.samples_taken = 0
         try:
             yield from self._completion(llm, tokens, kwargs, stats, stop_event, started)
         finally:
+            _drop_unchecked_guesses(llm, len(tokens))
+            if draft is not None:
+                stats.drafted_tokens, stats.draft_kept_tokens = draft.drafted, draft.kept
             llm.sampling = None
             self.last_tokens = TokenProbs(sampling.tokens(llm), unavailable=(
                 "The reply has no tokens." if self._top_n else "Token probabilities were not asked for."))
@@ -392,6 +403,7 @@ class LlamaCppRunner(TemplateSlot):
                 stats.finish_reason = choice["finish_reason"]
             if stop_event.is_set():
                 break
+        _drop_unchecked_guesses(llm, len(tokens))
         stats.completion_tokens = max(stats.completion_tokens, llm.n_tokens - len(tokens))
         stats.elapsed = time.perf_counter() - started
         stats.cancelled = stop_event.is_set()
@@ -403,6 +415,19 @@ class LlamaCppRunner(TemplateSlot):
         bos_text = self._info.bos_token if self._info else ""
         add_bos = bool(llm._model.add_bos_token()) and not (bos_text and prompt.startswith(bos_text))
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def _drop_unchecked_guesses(llm: Any, prompt_length: int) -> None:
+    """Forget drafted tokens evaluated but never checked (the reply ended inside a draft).
+
+    The sampler has picked ``samples_taken`` tokens after the prompt; the last
+    one is not evaluated yet, so the cache holds at most the prompt and all
+    but that one. Without drafting this is exactly what it holds already.
+    """
+    checked = prompt_length - 1 + llm.samples_taken
+    if llm.n_tokens > checked >= 0:
+        llm._ctx.kv_cache_seq_rm(-1, checked, -1)
+        llm.n_tokens = checked
 
 
 def completion_kwargs(

@@ -11,6 +11,12 @@ to compile. The templates stay available, uncompiled, in ``chat_templates``.
 It also samples through the runner's ``sampling`` (a
 :class:`~tui_llm.engine.sampler_chain.ReplySampling`) when one is set: the
 chain with DRY, XTC and top-n-sigma, and each token's probabilities.
+
+With a ``draft_model`` set after loading (prompt lookup), a small batch (the
+newest token and its guessed followers) asks llama.cpp for the logits of every
+position, which the sampler reads from llama.cpp itself. Passing the draft
+model to the constructor instead would make llama-cpp-python keep every
+position's logits of the whole context in RAM (n_ctx x vocabulary floats).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import functools
 from typing import Any
 
 TEMPLATE_KEY = "tokenizer.chat_template"
+# The largest batch evaluated with every position's logits: a newest token
+# and its drafted followers (prompt lookup drafts at most 10).
+DRAFT_BATCH = 16
 
 
 def split_templates(metadata: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -41,7 +50,20 @@ def llama_class() -> type:
                 return super()._init_sampler(*args, **kwargs)
             return self.sampling.chain(self)
 
+        samples_taken = 0
+
+        def eval(self, tokens: Any) -> None:
+            if self.draft_model is None or not 0 < len(tokens) <= min(DRAFT_BATCH, self.n_batch):
+                return super().eval(tokens)
+            self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+            self._batch.set_batch(batch=tokens, n_past=self.n_tokens, logits_all=True)
+            self._ctx.decode(self._batch)
+            self.input_ids[self.n_tokens:self.n_tokens + len(tokens)] = tokens
+            self.n_tokens += len(tokens)
+            self._requires_eval = False
+
         def sample(self, *args: Any, idx: int | None = None, **kwargs: Any) -> int:
+            self.samples_taken += 1
             token = super().sample(*args, idx=idx, **kwargs)
             if self.sampling is not None:
                 self.sampling.sampled(self, token, -1 if idx is None else idx - self.n_tokens)

@@ -52,6 +52,10 @@ FIELD_HELP: dict[str, FieldHelp] = {
     "rope_freq_base": FieldHelp("RoPE base", "RoPE frequency base for longer contexts (NTK); 0 = the model's."),
     "rope_freq_scale": FieldHelp("RoPE scale", "Linear RoPE scaling, e.g. 0.5 doubles the context; 0 = the model's."),
     "use_mmap": FieldHelp("Memory-map", "Map the file instead of reading it; faster start, shared pages."),
+    "prompt_lookup": FieldHelp(
+        "Prompt lookup",
+        "Guess the next words from earlier text, checked in one batch: faster copies and edits.",
+    ),
 }
 
 # Fields where None means "decide for this machine" (shown and typed as "auto").
@@ -78,6 +82,7 @@ class LoadSettings:
     rope_freq_base: float = 0.0
     rope_freq_scale: float = 0.0
     use_mmap: bool = True
+    prompt_lookup: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -122,7 +127,7 @@ def validate(settings: LoadSettings) -> None:
     _whole("prompt threads (n_threads_batch)", settings.n_threads_batch, 1, 1024, allow_auto=True)
     _whole("batch size (n_batch)", settings.n_batch, 1, 65_536)
     _whole("micro-batch (n_ubatch)", settings.n_ubatch, 1, 65_536)
-    for name in ("flash_attn", "use_mmap"):
+    for name in ("flash_attn", "use_mmap", "prompt_lookup"):
         if not isinstance(getattr(settings, name), bool):
             raise LoadSettingsError(f"{name} must be true or false")
     if settings.kv_cache_type not in KV_CACHE_TYPES:
@@ -163,7 +168,7 @@ def parse_value(name: str, text: str) -> Any:
     text = text.strip()
     if name in AUTO_FIELDS and text.lower() in {"", AUTO}:
         return None
-    if name in {"flash_attn", "use_mmap"}:
+    if name in {"flash_attn", "use_mmap", "prompt_lookup"}:
         lowered = text.lower()
         if lowered in {"on", "true", "yes", "1"}:
             return True
