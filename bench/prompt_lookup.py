@@ -7,8 +7,8 @@ The app's runner on the test model writes the same greedy reply with the
 - edit: the reply rewrites a passage with a few words changed;
 - story: free writing, where guesses mostly fail.
 
-Runs alternate; each figure is the median of whole-reply times (prompt
-reading included). It also says whether the replies are the same text and how
+Runs alternate; each figure is the median of whole-reply time (prompt
+reading included) per reply token, since replies may differ in length. It also says whether the replies are the same text and how
 many guessed tokens the sampler kept. llama-cpp-python's own drafting
 (``draft_model`` passed to ``Llama``, with ``logits_all``) is timed beside it
 with ``--library``, with the memory its logits take.
@@ -45,7 +45,7 @@ async def write(runner, prompt: str, sampler) -> tuple[float, str, int, int]:
         pieces.append(piece)
     seconds = time.perf_counter() - started
     stats = runner.last_stats
-    return seconds, "".join(pieces), stats.drafted_tokens, stats.draft_kept_tokens
+    return seconds / max(1, stats.completion_tokens), "".join(pieces), stats.drafted_tokens, stats.draft_kept_tokens
 
 
 async def app_runs(args: argparse.Namespace) -> list[Figure]:
@@ -73,7 +73,7 @@ async def app_runs(args: argparse.Namespace) -> list[Figure]:
                 if lookup:
                     drafted, kept = d, k
         speedup = median(times[False]) / median(times[True])
-        print(f"   {kind:<5}: off {median(times[False]):.2f} s, on {median(times[True]):.2f} s, "
+        print(f"   {kind:<5}: off {1000 * median(times[False]):.1f} ms/token, on {1000 * median(times[True]):.1f} ms/token, "
               f"same reply: {texts[False] == texts[True]}, guessed {drafted} tokens, kept {kept}")
         figures.append(Figure(f"{kind}: prompt lookup on / off", speedup, "x", ">= 1.0", speedup >= 1.0))
     for runner in runners.values():
