@@ -215,6 +215,8 @@ async def test_with_a_loaded_model_changes_reach_the_next_reply(model_path):
         assert row(screen, "load", "n_ctx").reload
         assert row(screen, "load", "n_ctx").note.startswith("needs reload")
         assert not row(screen, "load", "n_batch").reload
+        assert not row(screen, "load", "n_threads").reload  # auto: loaded with what auto chose
+        assert not row(screen, "load", "n_gpu_layers").reload
         assert not row(screen, "model", "n_ctx").reload  # no override for this model
         await focus(pilot, screen, "model-n_ctx")
         await retype(pilot, "512")

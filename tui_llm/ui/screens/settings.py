@@ -323,7 +323,10 @@ class SettingsScreen(Screen):
         if loaded is None:
             return
         wanted = self.app.config.load_for(self.model_path)
-        changed = set(load_fields.changed_fields(loaded, wanted))
+        # An "auto" field was planned for this machine at load: the value it loaded
+        # with is what auto means, not a change waiting for a reload.
+        changed = {name for name in load_fields.changed_fields(loaded, wanted)
+                   if not (name in load_fields.AUTO_FIELDS and getattr(wanted, name) is None)}
         for row in self._rows(LOAD):
             row.set_reload(row.field in changed)
         self._explain_rope()
