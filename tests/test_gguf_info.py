@@ -167,3 +167,24 @@ def test_a_file_changed_since_it_was_read_is_read_again(tmp_path):
     meta, tensors = llama_like(n_layers=3)
     path.write_bytes(gguf_bytes(meta, tensors))
     assert read_gguf(path).n_layers == 3
+
+
+@pytest.mark.parametrize("count", [1025, 1026, 1027, 1028])
+def test_long_string_arrays_are_stepped_over_exactly(tmp_path, count):
+    metadata, tensors = llama_like()
+    metadata["tokenizer.ggml.tokens"] = [f"t{i}" * (i % 5 + 1) for i in range(count)]
+    metadata["general.name"] = "after the tokens"
+    info = read_gguf(write_gguf(tmp_path / "m.gguf", metadata, tensors))
+    assert info.array_lengths["tokenizer.ggml.tokens"] == count
+    assert info.name == "after the tokens"
+
+
+def test_a_string_length_past_the_end_is_corrupt_not_a_crash(tmp_path):
+    metadata, tensors = llama_like()
+    metadata["tokenizer.ggml.tokens"] = ["abc"] * 1030
+    data = bytearray(gguf_bytes(metadata, tensors))
+    at = data.index(struct.pack("<Q", 3) + b"abc", data.index(b"tokenizer.ggml.tokens")) + 11 * 1029
+    data[at:at + 8] = struct.pack("<Q", 2**62)
+    (tmp_path / "m.gguf").write_bytes(bytes(data))
+    with pytest.raises(GGUFError, match="truncated or corrupt"):
+        read_gguf(tmp_path / "m.gguf")

@@ -230,7 +230,8 @@ class LlamaCppRunner(TemplateSlot):
                 f"or too large for free memory ({exc})"
             ) from exc
         llm.tokenizer_ = marker_tokenizer(llm)
-        if settings.prompt_lookup:
+        # A recurrent memory cannot forget the tail of a rejected guess.
+        if settings.prompt_lookup and not (llm._is_recurrent or llm._is_hybrid):
             from tui_llm.engine.prompt_lookup import ContextDraft
 
             llm.draft_model = ContextDraft()
