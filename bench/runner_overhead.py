@@ -114,7 +114,8 @@ async def main_async(args: argparse.Namespace) -> None:
     from tui_llm.app_factory import make_app
     from tui_llm.config import AppConfig
     from tui_llm.engine.load_settings import LoadSettings
-    from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
+    from tui_llm.engine.llama import LlamaCppRunner
+    from tui_llm.engine.sampler_chain import completion_kwargs
     from tui_llm.engine.sampler import SamplerSettings
     from tui_llm.ui.screens.chat import ChatScreen
 

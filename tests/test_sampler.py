@@ -9,7 +9,8 @@ from dataclasses import fields
 import pytest
 
 from tui_llm.engine.sampler_chain import ReplySampling
-from tui_llm.engine.llama import LlamaCppRunner, completion_kwargs
+from tui_llm.engine.llama import LlamaCppRunner
+from tui_llm.engine.sampler_chain import completion_kwargs
 from tui_llm.engine.sampler import (
     DEFAULT_PRESET,
     FIELD_HELP,

@@ -12,19 +12,18 @@ import asyncio
 import dataclasses
 import functools
 import gc
-import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable
 
 from tui_llm import breadcrumb
 from tui_llm.engine import kv_shift, kv_state
 from tui_llm.engine.llama_class import new_llama
 from tui_llm.engine.load_settings import LoadSettings
 from tui_llm.engine.sampler import SamplerSettings
-from tui_llm.engine.sampler_chain import ReplySampling
+from tui_llm.engine.sampler_chain import ReplySampling, completion_kwargs
 from tui_llm.engine.token_probs import TOP_N, TokenProbs
 from tui_llm.engine.special_text import marker_tokenizer, marks_with_control_tokens
 from tui_llm.models import gguf as gguf_info
@@ -371,7 +370,7 @@ class LlamaCppRunner(TemplateSlot):
         try:
             yield from self._completion(llm, tokens, kwargs, stats, stop_event, started)
         finally:
-            _drop_unchecked_guesses(llm, len(tokens))
+            llm.drop_unchecked(len(tokens))
             if draft is not None:
                 stats.drafted_tokens, stats.draft_kept_tokens = draft.drafted, draft.kept
             llm.sampling = None
@@ -404,7 +403,7 @@ class LlamaCppRunner(TemplateSlot):
                 stats.finish_reason = choice["finish_reason"]
             if stop_event.is_set():
                 break
-        _drop_unchecked_guesses(llm, len(tokens))
+        llm.drop_unchecked(len(tokens))
         stats.completion_tokens = max(stats.completion_tokens, llm.n_tokens - len(tokens))
         stats.elapsed = time.perf_counter() - started
         stats.cancelled = stop_event.is_set()
@@ -416,42 +415,6 @@ class LlamaCppRunner(TemplateSlot):
         bos_text = self._info.bos_token if self._info else ""
         add_bos = bool(llm._model.add_bos_token()) and not (bos_text and prompt.startswith(bos_text))
         return llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
-
-
-def _drop_unchecked_guesses(llm: Any, prompt_length: int) -> None:
-    """Forget drafted tokens evaluated but never checked (the reply ended inside a draft).
-
-    The sampler has picked ``samples_taken`` tokens after the prompt; the last
-    one is not evaluated yet, so the cache holds at most the prompt and all
-    but that one. Without drafting this is exactly what it holds already.
-    """
-    checked = prompt_length - 1 + llm.samples_taken
-    if llm.n_tokens > checked >= 0:
-        llm._ctx.kv_cache_seq_rm(-1, checked, -1)
-        llm.n_tokens = checked
-
-
-def completion_kwargs(
-    sampler: SamplerSettings, stop: Sequence[str], max_tokens: int | None = None
-) -> dict[str, Any]:
-    """The sampling arguments of ``Llama.create_completion`` for these settings."""
-    return dict(
-        max_tokens=sampler.max_tokens if max_tokens is None else max_tokens,
-        temperature=sampler.temperature,
-        min_p=sampler.min_p,
-        top_p=sampler.top_p,
-        top_k=sampler.top_k,
-        typical_p=sampler.typical_p,
-        repeat_penalty=sampler.repeat_penalty,
-        presence_penalty=sampler.presence_penalty,
-        frequency_penalty=sampler.frequency_penalty,
-        mirostat_mode=sampler.mirostat_mode,
-        mirostat_tau=sampler.mirostat_tau,
-        mirostat_eta=sampler.mirostat_eta,
-        # llama-cpp-python derives a missing seed from a fixed one: the same reply every launch.
-        seed=sampler.seed if sampler.seed >= 0 else secrets.randbelow(2**32 - 1),
-        stop=list(stop) or None,
-    )
 
 
 def _common_prefix(llm: Any, tokens: list[int]) -> int:

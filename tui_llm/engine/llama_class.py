@@ -62,6 +62,18 @@ def llama_class() -> type:
             self.n_tokens += len(tokens)
             self._requires_eval = False
 
+        def drop_unchecked(self, prompt_length: int) -> None:
+            """Forget drafted tokens evaluated but never checked (a reply ended inside a draft).
+
+            The sampler has picked ``samples_taken`` tokens after the prompt; the last
+            one is not evaluated yet, so the cache holds at most the prompt and all
+            but that one. Without drafting this is exactly what it holds already.
+            """
+            checked = prompt_length - 1 + self.samples_taken
+            if self.n_tokens > checked >= 0:
+                self._ctx.kv_cache_seq_rm(-1, checked, -1)
+                self.n_tokens = checked
+
         def sample(self, *args: Any, idx: int | None = None, **kwargs: Any) -> int:
             self.samples_taken += 1
             token = super().sample(*args, idx=idx, **kwargs)

@@ -9,6 +9,7 @@ already computed. Runs on the runner's llama thread only.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Sequence
 
 from tui_llm.engine.sampler import SamplerSettings
@@ -112,3 +113,26 @@ def _active(s: SamplerSettings, letter: str, penalty_n: int, dry_n: int) -> bool
         "x": s.xtc_probability > 0.0,
         "t": True,
     }[letter]
+
+
+def completion_kwargs(
+    sampler: SamplerSettings, stop: Sequence[str], max_tokens: int | None = None
+) -> dict[str, Any]:
+    """The sampling arguments of ``Llama.create_completion`` for these settings."""
+    return dict(
+        max_tokens=sampler.max_tokens if max_tokens is None else max_tokens,
+        temperature=sampler.temperature,
+        min_p=sampler.min_p,
+        top_p=sampler.top_p,
+        top_k=sampler.top_k,
+        typical_p=sampler.typical_p,
+        repeat_penalty=sampler.repeat_penalty,
+        presence_penalty=sampler.presence_penalty,
+        frequency_penalty=sampler.frequency_penalty,
+        mirostat_mode=sampler.mirostat_mode,
+        mirostat_tau=sampler.mirostat_tau,
+        mirostat_eta=sampler.mirostat_eta,
+        # llama-cpp-python derives a missing seed from a fixed one: the same reply every launch.
+        seed=sampler.seed if sampler.seed >= 0 else secrets.randbelow(2**32 - 1),
+        stop=list(stop) or None,
+    )
