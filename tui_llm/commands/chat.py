@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tui_llm.chat.conversation import ReplyEnded
     from tui_llm.chat.sessions import Session
     from tui_llm.config import AppConfig
-    from tui_llm.engine.contract import Runner
+    from tui_llm.engine.contract import ProgressCallback, Runner
     from tui_llm.engine.model_sampling import SourcedSampler
     from tui_llm.engine.token_probs import TokenProbs
 
@@ -251,31 +251,45 @@ def _run(args: argparse.Namespace) -> int:
             if event.error:
                 failure.append(event.error)
 
-    async def load(runner: "Runner") -> None:
-        if runner.capabilities.loads_files:
-            path = args.model.expanduser()
-            plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
-            if refusal:
-                raise UserError(f"{refusal} Run again with --force to load it anyway.")
-            if plan.rope_note:
-                print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
-            await runner.load(path, plan.settings, plan.template)
-        else:
-            await runner.load(str(args.model) if args.model else None)
+    async def load(runner: "Runner", on_progress: "ProgressCallback") -> None:
+        if not runner.capabilities.loads_files:
+            await runner.load(str(args.model) if args.model else None, on_progress=on_progress)
+            return
+        path = args.model.expanduser()
+        plan, refusal = await asyncio.to_thread(_plan_and_judge, config, path, load_changes, args.force)
+        if refusal:
+            raise UserError(f"{refusal} Run again with --force to load it anyway.")
+        if plan.rope_note:
+            print(f"tui-llm: {plan.rope_note}", file=sys.stderr)
+        await runner.load(path, plan.settings, plan.template, on_progress=on_progress)
 
     async def reply() -> None:
-        from tui_llm.chat.conversation import Conversation, NothingToDo
-        from tui_llm.chat.sessions import save_session
-
         runner = _make_runner(args, config)
+        opening: list[asyncio.Future] = []
+
+        def open_session() -> None:
+            if not opening:
+                opening.append(asyncio.ensure_future(asyncio.to_thread(_open_session_now, args)))
+
+        def on_progress(_stage: str, fraction: float) -> None:
+            # From the weights on, llama.cpp works without Python's lock: the session's
+            # file and the conversation's imports then cost no time of their own.
+            if fraction >= 0.2:
+                open_session()
+
         try:
-            opened, loaded = await asyncio.gather(
-                asyncio.to_thread(_open_session_now, args), load(runner), return_exceptions=True,
-            )
+            try:
+                loaded = await load(runner, on_progress)
+            except Exception as exc:
+                loaded = exc
+            open_session()
+            opened = (await asyncio.gather(opening[0], return_exceptions=True))[0]
             _started()
             for outcome in (opened, loaded):
                 if isinstance(outcome, BaseException):
                     raise outcome
+            from tui_llm.chat.conversation import Conversation, NothingToDo  # imported by now
+            from tui_llm.chat.sessions import save_session
             session = opened
             metadata = runner.info.metadata if runner.info else None
             sourced.append(config.reply_sampler(args.model, metadata, current=sampler))
