@@ -13,9 +13,9 @@ tokens one by one; on a GPU, hardly more than one), so whether guessing pays
 depends on the machine, the model and the text. The drafter measures it as it
 goes: it times the rounds without a guess (one token each) and keeps a running
 balance of what guessing rounds saved against what their tokens would have
-cost one at a time. Guesses start short and grow only while they are kept
-whole and the balance is positive; when it turns negative twice in a row the
-drafter stops guessing for a while, longer each time.
+cost one at a time. Guesses start short and double while they are kept
+whole; a guess not kept while the balance is negative stops guessing for a
+while, longer each time.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ LONGEST_NGRAM = 4
 SHORTEST_NGRAM = 3
 MAX_DRAFT = 10
 FIRST_DRAFT = 2
-LOSSES_BEFORE_PAUSE = 2
-PAUSE = 16  # tokens written without guessing, doubled on each pause in a row (up to 16x)
+LOSSES_BEFORE_PAUSE = 1
+PAUSE = 32  # tokens written without guessing, doubled on each pause in a row (up to 16x)
 DECAY = 0.7
 
 
@@ -79,9 +79,13 @@ class ContextDraft:
             # Time saved (or lost) by guessing, over the recent guessing rounds: one
             # round slowed by something else on the machine does not decide alone.
             self._balance = DECAY * self._balance + made * self.token_seconds - took
-        if self._balance >= 0 and kept:
-            self._next = min(self.max_draft, self._next * 2 if kept == guessed else kept + 1)
+        if kept == guessed:  # one batch never costs more than its tokens one by one
+            self._next = min(self.max_draft, self._next * 2)
             self._losses = self._pauses = 0
+            return
+        if kept and self._balance >= 0:
+            self._next = max(FIRST_DRAFT, kept + 1)
+            self._losses = 0
             return
         self._next = min(FIRST_DRAFT, self.max_draft)
         if self._balance >= 0:
