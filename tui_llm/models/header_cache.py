@@ -27,13 +27,11 @@ def _folder() -> Path:
     return locations.cache_dir() / "headers"
 
 
-def _entry(path: Path) -> Path:
-    name = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return _folder() / f"{name}.json"
-
-
-def _stamp(path: Path, size: int, mtime_ns: int, inode: int) -> list[Any]:
-    return [FORMAT, str(path.resolve()), size, mtime_ns, inode]
+def _slot(path: Path, size: int, mtime_ns: int, inode: int) -> tuple[Path, list[Any]]:
+    """(the entry's file, the stamp it must carry) for this file as it is now."""
+    resolved = str(path.resolve())
+    name = hashlib.sha256(resolved.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return _folder() / f"{name}.json", [FORMAT, resolved, size, mtime_ns, inode]
 
 
 def _tuples(value: Any) -> Any:
@@ -45,8 +43,9 @@ def _tuples(value: Any) -> Any:
 def recall(path: Path, size: int, mtime_ns: int, inode: int) -> dict[str, Any] | None:
     """The walk's outcome for this exact file, or None."""
     try:
-        data = json.loads(_entry(path).read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("stamp") != _stamp(path, size, mtime_ns, inode):
+        entry, stamp = _slot(path, size, mtime_ns, inode)
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("stamp") != stamp:
             return None
         parsed = data["parsed"]
         return {
@@ -65,15 +64,16 @@ def recall(path: Path, size: int, mtime_ns: int, inode: int) -> dict[str, Any] |
 
 def remember(path: Path, size: int, mtime_ns: int, inode: int, parsed: dict[str, Any]) -> None:
     """Keep the walk's outcome; any failure to write is only a missed speed-up."""
-    folder = _folder()
     tmp = None
     try:
+        entry, stamp = _slot(path, size, mtime_ns, inode)
+        folder = entry.parent
         folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"stamp": _stamp(path, size, mtime_ns, inode), "parsed": parsed})
+        text = json.dumps({"stamp": stamp, "parsed": parsed})
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".header.")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.replace(tmp, _entry(path))
+        os.replace(tmp, entry)
         tmp = None
         _prune(folder)
     except (OSError, ValueError, TypeError, RecursionError):
