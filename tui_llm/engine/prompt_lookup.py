@@ -29,7 +29,6 @@ LONGEST_NGRAM = 4
 SHORTEST_NGRAM = 3
 MAX_DRAFT = 10
 FIRST_DRAFT = 2
-LOSSES_BEFORE_PAUSE = 1
 PAUSE = 32  # tokens written without guessing, doubled on each pause in a row (up to 16x)
 DECAY = 0.7
 
@@ -47,7 +46,6 @@ class ContextDraft:
         """A new reply: no round pending, short guesses again, totals to zero."""
         self._round: tuple[float, int, int] | None = None  # (when, tokens so far, guessed)
         self._next = min(FIRST_DRAFT, self.max_draft)
-        self._losses = 0
         self._pauses = 0
         self._paused_until = 0
         self._balance = 0.0
@@ -81,21 +79,17 @@ class ContextDraft:
             self._balance = DECAY * self._balance + made * self.token_seconds - took
         if kept == guessed:  # one batch never costs more than its tokens one by one
             self._next = min(self.max_draft, self._next * 2)
-            self._losses = self._pauses = 0
+            self._pauses = 0
             return
         if kept and self._balance >= 0:
             self._next = max(FIRST_DRAFT, kept + 1)
-            self._losses = 0
             return
         self._next = min(FIRST_DRAFT, self.max_draft)
         if self._balance >= 0:
             return
-        self._losses += 1
-        if self._losses >= LOSSES_BEFORE_PAUSE:
-            self._paused_until = length + (PAUSE << min(self._pauses, 4))
-            self._pauses += 1
-            self._losses = 0
-            self._balance = 0.0
+        self._paused_until = length + (PAUSE << min(self._pauses, 4))
+        self._pauses += 1
+        self._balance = 0.0
 
 
 _NONE = np.array([], dtype=np.intc)
