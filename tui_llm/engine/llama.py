@@ -370,7 +370,6 @@ class LlamaCppRunner(TemplateSlot):
         try:
             yield from self._completion(llm, tokens, kwargs, stats, stop_event, started)
         finally:
-            llm.drop_unchecked(len(tokens))
             if draft is not None:
                 stats.drafted_tokens, stats.draft_kept_tokens = draft.drafted, draft.kept
             llm.sampling = None
@@ -391,19 +390,21 @@ class LlamaCppRunner(TemplateSlot):
             ),
             **kwargs,
         )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            text = choice.get("text", "")
-            if text:
-                if stats.completion_tokens == 0:
-                    stats.time_to_first_token = time.perf_counter() - started
-                stats.completion_tokens += 1
-                yield text
-            if choice.get("finish_reason"):
-                stats.finish_reason = choice["finish_reason"]
-            if stop_event.is_set():
-                break
-        llm.drop_unchecked(len(tokens))
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice.get("text", "")
+                if text:
+                    if stats.completion_tokens == 0:
+                        stats.time_to_first_token = time.perf_counter() - started
+                    stats.completion_tokens += 1
+                    yield text
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+                if stop_event.is_set():
+                    break
+        finally:  # also when the reader stops early
+            llm.drop_unchecked(len(tokens))
         stats.completion_tokens = max(stats.completion_tokens, llm.n_tokens - len(tokens))
         stats.elapsed = time.perf_counter() - started
         stats.cancelled = stop_event.is_set()
