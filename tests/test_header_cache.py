@@ -20,6 +20,14 @@ def _model(path, name: str):
     return write_gguf(path, metadata, tensors)
 
 
+def _read_once(path, name: str):
+    """A model file read by an earlier run, which left its header in the cache."""
+    model = _model(path, name)
+    _new_run()
+    read_gguf(model)
+    return model
+
+
 def _new_run() -> None:
     """What a new process starts with: nothing remembered in memory."""
     gguf._read_unchanged.cache_clear()
@@ -58,9 +66,7 @@ def test_the_cache_is_what_a_second_run_reads(tmp_path):
 
 
 def test_a_changed_file_is_walked_again(tmp_path):
-    model = _model(tmp_path / "m.gguf", "Alpha")
-    _new_run()
-    read_gguf(model)
+    model = _read_once(tmp_path / "m.gguf", "Alpha")
     stat = model.stat()
     _model(model, "Omega")  # the same size: only the mtime tells
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
@@ -74,9 +80,7 @@ def test_a_changed_file_is_walked_again(tmp_path):
     "[1, 2, 3]",
 ])
 def test_a_damaged_entry_means_walking_the_header_again(tmp_path, damage):
-    model = _model(tmp_path / "m.gguf", "Real")
-    _new_run()
-    read_gguf(model)
+    model = _read_once(tmp_path / "m.gguf", "Real")
     (entry,) = _entries()
     entry.write_text(damage)
     _new_run()
@@ -84,9 +88,7 @@ def test_a_damaged_entry_means_walking_the_header_again(tmp_path, damage):
 
 
 def test_an_entry_with_impossible_values_is_not_believed(tmp_path):
-    model = _model(tmp_path / "m.gguf", "Real")
-    _new_run()
-    read_gguf(model)
+    model = _read_once(tmp_path / "m.gguf", "Real")
 
     def craft(parsed: dict) -> None:
         parsed["metadata"]["llama.block_count"] = 10**9
