@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import TextArea
 
 from tui_llm.chat.preview import Preview
+from tui_llm.ui.dialogs.read_only_view import ReadOnlyView
 
 
 def preview_facts(preview: Preview) -> str:
@@ -18,37 +17,24 @@ def preview_facts(preview: Preview) -> str:
     return f"{preview.prompt_tokens} of {preview.budget} prompt tokens · {how} · lore: {lore}"
 
 
-class PromptView(ModalScreen[None]):
-    DEFAULT_CSS = """
-    PromptView { align: center middle; }
-    PromptView > Vertical {
-        width: 100%; height: 100%; border: round $accent; background: $surface; padding: 0 1;
-    }
-    PromptView #prompt-facts { height: auto; max-height: 3; color: $text-muted; }
-    PromptView TextArea { height: 1fr; }
-    PromptView #prompt-hint { color: $text-muted; height: 1; }
-    """
+class PromptView(ReadOnlyView):
+    HEADING = "Next prompt (what the model reads)"
+    ID_PREFIX = "prompt"
     BINDINGS = [Binding("escape", "close", "Close", id="prompt_view.close")]
 
     def __init__(self, preview: Preview) -> None:
         super().__init__()
         self.preview = preview
 
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = "Next prompt (what the model reads)"
-            facts = preview_facts(self.preview)
-            if self.preview.notice:
-                facts += f"\n{self.preview.notice}"
-            yield Static(facts, id="prompt-facts", markup=False)
-            yield TextArea(self.preview.prompt, read_only=True, soft_wrap=True,
-                           show_line_numbers=False, id="prompt-text")
-            yield Static("arrows, PgUp/PgDn scroll · Esc closes", id="prompt-hint")
+    def facts(self) -> str:
+        facts = preview_facts(self.preview)
+        return f"{facts}\n{self.preview.notice}" if self.preview.notice else facts
+
+    def body(self) -> ComposeResult:
+        yield TextArea(self.preview.prompt, read_only=True, soft_wrap=True,
+                       show_line_numbers=False, id="prompt-text", classes="view-body")
 
     def on_mount(self) -> None:
         area = self.query_one(TextArea)
         area.focus()
         area.move_cursor(area.document.end)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

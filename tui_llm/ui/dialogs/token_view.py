@@ -6,12 +6,12 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui_llm.engine.token_probs import TokenChoice
 from tui_llm.safe_text import visible
+from tui_llm.ui.dialogs.read_only_view import ReadOnlyView
 
 TOKEN_WIDTH = 16
 UNSURE = 0.5  # below this the model hesitated: the token is marked
@@ -54,34 +54,23 @@ def summary(tokens: list[TokenChoice]) -> str:
             f"(yellow), {unlikely} under {UNLIKELY:.0%} (red) · the model's own odds, before the samplers")
 
 
-class TokenView(ModalScreen[None]):
-    DEFAULT_CSS = """
-    TokenView { align: center middle; }
-    TokenView > Vertical {
-        width: 100%; height: 100%; border: round $accent; background: $surface; padding: 0 1;
-    }
-    TokenView #tokens-facts { height: auto; max-height: 3; color: $text-muted; }
-    TokenView VerticalScroll { height: 1fr; }
-    TokenView #tokens-hint { color: $text-muted; height: 1; }
-    """
+class TokenView(ReadOnlyView):
+    HEADING = "Token probabilities of the last reply written"
+    ID_PREFIX = "tokens"
     BINDINGS = [Binding("escape", "close", "Close", id="token_view.close")]
 
     def __init__(self, tokens: list[TokenChoice]) -> None:
         super().__init__()
         self.tokens = tokens
 
-    def compose(self) -> ComposeResult:
+    def facts(self) -> str:
+        return summary(self.tokens)
+
+    def body(self) -> ComposeResult:
         width = max(20, self.app.size.width - 8)  # border, padding and the scrollbar
-        with Vertical() as box:
-            box.border_title = "Token probabilities of the last reply written"
-            yield Static(summary(self.tokens), id="tokens-facts", markup=False)
-            with VerticalScroll():
-                lines = Text("\n", no_wrap=True).join(token_line(t, width) for t in self.tokens)
-                yield Static(lines, id="tokens-list")
-            yield Static("arrows, PgUp/PgDn scroll · Esc closes", id="tokens-hint")
+        with VerticalScroll(classes="view-body"):
+            lines = Text("\n", no_wrap=True).join(token_line(t, width) for t in self.tokens)
+            yield Static(lines, id="tokens-list")
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
